@@ -1,0 +1,224 @@
+import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
+
+/** The Pulumi config namespace of every key this program reads (`gpu-minikube:<key>`). */
+export const CONFIG_NAMESPACE = "gpu-minikube";
+
+// Every string that can reach a host command or a Kubernetes name is matched against a strict
+// allow-list pattern, so shell metacharacters, quotes, spaces, newlines and non-ASCII never pass.
+const PROFILE_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/;
+const MEMORY_PATTERN = /^(?:max|no-limit|[1-9][0-9]{0,6}(?:mb|m|gb|g)?)$/;
+const KUBERNETES_VERSION_PATTERN = /^(?:stable|latest|v?[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3})$/;
+const ADDON_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/;
+// A Docker image reference: [registry[:port]/]path[:tag][@sha256:digest], lowercase path as Docker demands.
+const IMAGE_PATTERN =
+    /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]{1,5})?(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
+const RUN_ID_PATTERN = /^(?:[a-z0-9](?:[a-z0-9-]{0,18}[a-z0-9])?)?$/;
+
+/** The values of `minikube.gpus` that minikube's docker driver accepts for NVIDIA GPUs. */
+export const MINIKUBE_GPUS_VALUES = ["all", "nvidia", "nvidia.com"] as const;
+
+/** Device-plugin modes: only minikube's own addon today; a Pulumi-managed manifest is planned. */
+export const DEVICE_PLUGIN_MODES = ["addon"] as const;
+
+const int = (min: number, max: number, what: string) =>
+    z.number({ error: `an integer ${what} from ${min} to ${max}` })
+        .int({ error: `an integer ${what} from ${min} to ${max}` })
+        .min(min, { error: `an integer ${what} from ${min} to ${max}` })
+        .max(max, { error: `an integer ${what} from ${min} to ${max}` });
+
+const bool = () => z.boolean({ error: "true or false" });
+
+const patterned = (pattern: RegExp, what: string) =>
+    z.string({ error: what }).regex(pattern, { error: what });
+
+/**
+ * The one place where defaults live. `Pulumi.yaml` declares the same defaults for `pulumi config`
+ * users, and a test proves the two agree (Pulumi's mocks never read `Pulumi.yaml`).
+ */
+const configSchema = z.strictObject({
+    profile: patterned(PROFILE_PATTERN,
+        "1-40 lowercase letters, digits and '-', starting and ending with a letter or digit").default("gpu-minikube"),
+    minikube: z.strictObject({
+        driver: z.literal("docker", { error: `"docker" (the only driver minikube supports GPUs on)` }).default("docker"),
+        gpus: z.enum(MINIKUBE_GPUS_VALUES, { error: `one of ${MINIKUBE_GPUS_VALUES.map((v) => `"${v}"`).join(", ")}` }).default("all"),
+        cpus: int(2, 256, "CPU count").default(4),
+        memory: patterned(MEMORY_PATTERN,
+            `a size in MB or with a unit ("8192", "8192mb", "8g"), or "max" / "no-limit"`).default("8g"),
+        kubernetesVersion: patterned(KUBERNETES_VERSION_PATTERN,
+            `"stable", "latest" or a version like "v1.33.1"`).default("stable"),
+        addons: z.array(patterned(ADDON_PATTERN, "an addon name of lowercase letters, digits and '-'"),
+            { error: `a list of addon names, e.g. ["ingress"]` }).max(32).default(["ingress"]),
+        startTimeoutSeconds: int(30, 3600, "number of seconds").default(600),
+        recreateIfIncompatible: bool().default(false),
+    }, { error: "an object" }).prefault({}),
+    hostPrep: z.strictObject({
+        installToolkit: bool().default(true),
+        configureDocker: bool().default(true),
+        timeoutSeconds: int(10, 1800, "number of seconds").default(180),
+    }, { error: "an object" }).prefault({}),
+    devicePlugin: z.strictObject({
+        mode: z.enum(DEVICE_PLUGIN_MODES, { error: `"addon" (a Pulumi-managed "manifest" mode is not available yet)` }).default("addon"),
+        timeoutSeconds: int(10, 3600, "number of seconds").default(300),
+    }, { error: "an object" }).prefault({}),
+    verification: z.strictObject({
+        image: patterned(IMAGE_PATTERN, "a Docker image reference like nvidia/cuda:12.5.0-base-ubuntu22.04")
+            .default("nvidia/cuda:12.5.0-base-ubuntu22.04"),
+        gpus: int(1, 64, "GPU count").default(1),
+        timeoutSeconds: int(30, 3600, "number of seconds").default(600),
+        runId: patterned(RUN_ID_PATTERN, "empty, or up to 20 lowercase letters, digits and '-' (change it to re-run the check)").default(""),
+    }, { error: "an object" }).prefault({}),
+});
+
+/** The validated, defaulted configuration of one stack. */
+export type GpuMinikubeConfig = z.output<typeof configSchema>;
+/** Minikube settings (`gpu-minikube:minikube`). */
+export type MinikubeConfig = GpuMinikubeConfig["minikube"];
+/** Host-preparation settings (`gpu-minikube:hostPrep`). */
+export type HostPrepConfig = GpuMinikubeConfig["hostPrep"];
+/** Device-plugin settings (`gpu-minikube:devicePlugin`). */
+export type DevicePluginConfig = GpuMinikubeConfig["devicePlugin"];
+/** Verification-Job settings (`gpu-minikube:verification`). */
+export type VerificationConfig = GpuMinikubeConfig["verification"];
+
+/** The top-level keys of the namespace, in the order the README documents them. */
+export const CONFIG_KEYS = Object.keys(configSchema.shape) as Array<keyof GpuMinikubeConfig>;
+
+/** Thrown when the stack's configuration is invalid; its message lists every problem at once. */
+export class ConfigError extends Error {
+    /** One line per problem, each naming the full key, the value found and what is allowed. */
+    readonly problems: string[];
+
+    constructor(problems: string[]) {
+        super(`Invalid ${CONFIG_NAMESPACE} configuration (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n` +
+            problems.map((p) => `  - ${p}`).join("\n"));
+        this.name = "ConfigError";
+        this.problems = problems;
+    }
+}
+
+/** The defaults, as `resolveConfig({})` yields them. */
+export function defaultConfig(): GpuMinikubeConfig {
+    return resolveConfig({});
+}
+
+/**
+ * Validates raw config values (top-level key → value as Pulumi stores it: plain strings, or JSON
+ * text for objects) and fills in defaults. Throws one {@link ConfigError} listing every problem.
+ */
+export function resolveConfig(raw: Record<string, unknown>): GpuMinikubeConfig {
+    const problems: string[] = [];
+    const input: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(raw)) {
+        if (value === undefined) continue;
+        const decoded = decodeTopLevel(key, value);
+        if (decoded.ok) input[key] = decoded.value;
+        else problems.push(decoded.problem);
+    }
+    const result = configSchema.safeParse(coerceScalars(input));
+    if (!result.success) {
+        for (const issue of result.error.issues) problems.push(...describeIssue(issue, input));
+    }
+    if (problems.length > 0 || !result.success) throw new ConfigError(problems);
+    return result.data;
+}
+
+/**
+ * Reads every `gpu-minikube:*` key of the running stack and validates it with {@link resolveConfig}.
+ * Call it before creating any resource, so bad config never leaves a half-built host.
+ */
+export function loadConfig(): GpuMinikubeConfig {
+    const raw: Record<string, unknown> = {};
+    const prefix = `${CONFIG_NAMESPACE}:`;
+    for (const [fullKey, value] of Object.entries(pulumi.runtime.allConfig())) {
+        // `gpu-minikube:config:key` is the older form of `gpu-minikube:key` that the runtime still accepts.
+        if (!fullKey.startsWith(prefix)) continue;
+        const key = fullKey.slice(prefix.length).replace(/^config:/, "");
+        raw[key] = value;
+    }
+    return resolveConfig(raw);
+}
+
+type Decoded = { ok: true; value: unknown } | { ok: false; problem: string };
+
+/** Pulumi hands objects and arrays to programs as JSON text; plain values stay strings. */
+function decodeTopLevel(key: string, value: unknown): Decoded {
+    if (typeof value !== "string") return { ok: true, value };
+    const trimmed = value.trim();
+    if (!trimmed.startsWith("{") && !trimmed.startsWith("[")) return { ok: true, value };
+    try {
+        return { ok: true, value: JSON.parse(trimmed) };
+    } catch (err) {
+        return {
+            ok: false,
+            problem: `${CONFIG_NAMESPACE}:${key}: found ${show(value)}, which is not valid JSON (${(err as Error).message}); ` +
+                `set fields one by one with \`pulumi config set --path ${key}.<field> <value>\``,
+        };
+    }
+}
+
+/**
+ * `pulumi config set` without `--path` stores numbers and booleans as strings; accept those
+ * spellings so `pulumi config set gpu-minikube:x 8` behaves like `--path`.
+ */
+function coerceScalars(value: unknown): unknown {
+    if (Array.isArray(value)) return value.map(coerceScalars);
+    if (value !== null && typeof value === "object") {
+        return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, coerceScalars(v)]));
+    }
+    if (typeof value === "string") {
+        if (/^-?[0-9]{1,9}$/.test(value)) return Number(value);
+        if (value === "true") return true;
+        if (value === "false") return false;
+    }
+    return value;
+}
+
+function describeIssue(issue: z.core.$ZodIssue, input: Record<string, unknown>): string[] {
+    const path = issue.path.map(String);
+    if (issue.code === "unrecognized_keys") {
+        const known = knownKeysAt(path).join(", ");
+        return issue.keys.map((k) => {
+            const key = [...path, k].join(".");
+            return `${CONFIG_NAMESPACE}:${key}: unknown key (found ${show(valueAt(input, [...path, k]))}); ` +
+                `known keys here: ${known}. Remove it with \`pulumi config rm --path ${key}\``;
+        });
+    }
+    const key = path.join(".");
+    const found = valueAt(input, path);
+    const fix = path.length > 1 ? `pulumi config set --path ${key} <value>` : `pulumi config set ${key} <value>`;
+    return [`${CONFIG_NAMESPACE}:${key}: found ${show(found)}; expected ${issue.message}. Fix: \`${fix}\``];
+}
+
+function knownKeysAt(path: string[]): string[] {
+    let shape: z.ZodType = configSchema;
+    for (const part of path) {
+        const inner = unwrap(shape);
+        if (!(inner instanceof z.ZodObject)) return [];
+        shape = inner.shape[part] as z.ZodType;
+    }
+    const inner = unwrap(shape);
+    return inner instanceof z.ZodObject ? Object.keys(inner.shape) : [];
+}
+
+function unwrap(schema: z.ZodType): z.ZodType {
+    let s: z.ZodType = schema;
+    while (s instanceof z.ZodDefault || s instanceof z.ZodPrefault) s = s.unwrap() as z.ZodType;
+    return s;
+}
+
+function valueAt(input: unknown, path: string[]): unknown {
+    let v: unknown = input;
+    for (const part of path) {
+        if (v === null || typeof v !== "object") return undefined;
+        v = (v as Record<string, unknown>)[part];
+    }
+    return v;
+}
+
+/** Renders a found value for an error message; JSON keeps hostile characters visible and escaped. */
+function show(value: unknown): string {
+    if (value === undefined) return "nothing";
+    const text = JSON.stringify(value) ?? String(value);
+    return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
