@@ -21,13 +21,17 @@ export const MINIKUBE_GPUS_VALUES = ["all", "nvidia", "nvidia.com"] as const;
 /** Device-plugin modes: only minikube's own addon today; a Pulumi-managed manifest is planned. */
 export const DEVICE_PLUGIN_MODES = ["addon"] as const;
 
-const int = (min: number, max: number, what: string) =>
-    z.number({ error: `an integer ${what} from ${min} to ${max}` })
-        .int({ error: `an integer ${what} from ${min} to ${max}` })
-        .min(min, { error: `an integer ${what} from ${min} to ${max}` })
-        .max(max, { error: `an integer ${what} from ${min} to ${max}` });
+// `pulumi config set` without `--path` stores numbers and booleans as strings; accept those
+// spellings so `pulumi config set gpu-minikube:x 8` behaves like `--path`.
+const numericString = (v: unknown) => (typeof v === "string" && /^-?[0-9]{1,9}$/.test(v) ? Number(v) : v);
+const booleanString = (v: unknown) => (v === "true" ? true : v === "false" ? false : v);
 
-const bool = () => z.boolean({ error: "true or false" });
+const int = (min: number, max: number, what: string) => {
+    const error = `an integer ${what} from ${min} to ${max}`;
+    return z.preprocess(numericString, z.number({ error }).int({ error }).min(min, { error }).max(max, { error }));
+};
+
+const bool = () => z.preprocess(booleanString, z.boolean({ error: "true or false" }));
 
 const patterned = (pattern: RegExp, what: string) =>
     z.string({ error: what }).regex(pattern, { error: what });
@@ -43,8 +47,9 @@ const configSchema = z.strictObject({
         driver: z.literal("docker", { error: `"docker" (the only driver minikube supports GPUs on)` }).default("docker"),
         gpus: z.enum(MINIKUBE_GPUS_VALUES, { error: `one of ${MINIKUBE_GPUS_VALUES.map((v) => `"${v}"`).join(", ")}` }).default("all"),
         cpus: int(2, 256, "CPU count").default(4),
-        memory: patterned(MEMORY_PATTERN,
-            `a size in MB or with a unit ("8192", "8192mb", "8g"), or "max" / "no-limit"`).default("8g"),
+        // `pulumi config set --path minikube.memory 8192` stores a number: that means MB, as in minikube.
+        memory: z.preprocess((v) => (typeof v === "number" ? String(v) : v), patterned(MEMORY_PATTERN,
+            `a size in MB or with a unit ("8192", "8192mb", "8g"), or "max" / "no-limit"`)).default("8g"),
         kubernetesVersion: patterned(KUBERNETES_VERSION_PATTERN,
             `"stable", "latest" or a version like "v1.33.1"`).default("stable"),
         addons: z.array(patterned(ADDON_PATTERN, "an addon name of lowercase letters, digits and '-'"),
@@ -115,7 +120,7 @@ export function resolveConfig(raw: Record<string, unknown>): GpuMinikubeConfig {
         if (decoded.ok) input[key] = decoded.value;
         else problems.push(decoded.problem);
     }
-    const result = configSchema.safeParse(coerceScalars(input));
+    const result = configSchema.safeParse(input);
     if (!result.success) {
         for (const issue of result.error.issues) problems.push(...describeIssue(issue, input));
     }
@@ -155,23 +160,6 @@ function decodeTopLevel(key: string, value: unknown): Decoded {
                 `set fields one by one with \`pulumi config set --path ${key}.<field> <value>\``,
         };
     }
-}
-
-/**
- * `pulumi config set` without `--path` stores numbers and booleans as strings; accept those
- * spellings so `pulumi config set gpu-minikube:x 8` behaves like `--path`.
- */
-function coerceScalars(value: unknown): unknown {
-    if (Array.isArray(value)) return value.map(coerceScalars);
-    if (value !== null && typeof value === "object") {
-        return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, coerceScalars(v)]));
-    }
-    if (typeof value === "string") {
-        if (/^-?[0-9]{1,9}$/.test(value)) return Number(value);
-        if (value === "true") return true;
-        if (value === "false") return false;
-    }
-    return value;
 }
 
 function describeIssue(issue: z.core.$ZodIssue, input: Record<string, unknown>): string[] {

@@ -27,10 +27,16 @@ export interface HostScriptArgs {
      */
     environment?: Record<string, pulumi.Input<string>>;
     /**
-     * Keep stdout/stderr out of Pulumi's logs; use for steps whose output carries secrets.
-     * Default: `false` (progress lines are shown live).
+     * The script's stdout carries a secret (e.g. a kubeconfig): stdout is then kept out of Pulumi's
+     * logs and stored as a secret, while the progress lines on stderr are still shown live.
+     * Default: `false`.
      */
-    quiet?: boolean;
+    secretStdout?: boolean;
+    /**
+     * Values whose change must *replace* the step (delete, then create when `deleteBeforeReplace`)
+     * instead of re-running it in place, e.g. the minikube profile name. Default: none.
+     */
+    triggers?: pulumi.Input<string>[];
 }
 
 /**
@@ -49,8 +55,11 @@ export function hostScript(name: string, args: HostScriptArgs, opts?: pulumi.Cus
         delete: args.delete ? scriptCommand(args.delete) : undefined,
         dir: PROJECT_ROOT,
         environment,
-        logging: args.quiet ? "none" : "stdoutAndStderr",
-    }, opts);
+        triggers: args.triggers,
+        logging: args.secretStdout ? "stderr" : "stdoutAndStderr",
+    }, args.secretStdout
+        ? { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "stdout"] }
+        : opts);
 }
 
 /** The command string for a script: a fixed path, no inputs (those travel in the environment). */

@@ -1,0 +1,595 @@
+/**
+ * Parser for the text `nvidia-smi` prints, in every shape we meet it in logs: the plain table (old 79-column and new
+ * 89/91-column layouts, Linux, WSL2, Windows `nvidia-smi.exe`, inside a pod), `nvidia-smi -L`, the
+ * `--query-gpu=... --format=csv` forms, `nvidia-smi -q` and `nvidia-smi --version`, alone or mixed in one log.
+ *
+ * It has no Pulumi dependency so that it can be unit-tested and reused by preflight checks that only have a log.
+ */
+
+/** One physical GPU as `nvidia-smi` reported it. MIG instances are never reported as GPUs of their own. */
+export interface NvidiaSmiGpu {
+    /** The GPU index `nvidia-smi` uses (`GPU 0`, the `index` csv column). */
+    index: number;
+    /**
+     * Product name. The table truncates long names (`Tesla V100-SXM2...`); a name from `-L`, csv or `-q` replaces a
+     * truncated one when the log has both. Empty when no source in the log printed a name.
+     */
+    name: string;
+    /** `GPU-...` UUID, or null when the log only has the table (which never prints it). */
+    uuid: string | null;
+    /** Total framebuffer memory in MiB, or null when not printed or `N/A`. */
+    memoryTotalMiB: number | null;
+    /** PCI bus id in the form the csv query prints: 8-digit domain, upper-case hex (`00000000:3B:00.0`). */
+    busId: string | null;
+}
+
+/** Everything {@link parseNvidiaSmi} could learn from a log. Fields are null when the log does not say. */
+export interface NvidiaSmiReport {
+    /** Driver version (on WSL2 this is the Windows driver, which differs from the `NVIDIA-SMI` version). */
+    driverVersion: string | null;
+    /** Highest CUDA version the driver supports, as the table header or `-q` print it. */
+    cudaVersion: string | null;
+    /** GPUs sorted by index, each merged from every output in the log that mentioned it. */
+    gpus: NvidiaSmiGpu[];
+}
+
+/**
+ * Only this many leading characters of the input are parsed. nvidia-smi output is a few KiB even on 8-GPU hosts, and
+ * pod logs print it first; a cap keeps a runaway log from stalling the deployment.
+ */
+export const NVIDIA_SMI_MAX_INPUT_CHARS = 4 * 1024 * 1024;
+
+// nvidia-smi never prints lines this long; skipping longer ones bounds the work every regex below can do.
+const MAX_LINE_CHARS = 1024;
+// Guards against a log that repeats "GPU n:" lines with ever-growing indices.
+const MAX_GPU_INDEX = 1023;
+const MAX_CSV_FIELDS = 64;
+
+// A later source only replaces a field when it is more specific; ties keep the first value seen.
+const RANK_TRUNCATED = 1;
+const RANK_TABLE = 2;
+const RANK_EXACT = 3;
+
+interface Ranked<T> {
+    value: T;
+    rank: number;
+}
+
+interface GpuFacts {
+    index: number;
+    name: Ranked<string> | null;
+    uuid: Ranked<string> | null;
+    memoryTotalMiB: Ranked<number> | null;
+    busId: Ranked<string> | null;
+}
+
+/** A GPU block from `nvidia-smi -q`, which prints bus ids but no indices. */
+interface QueryBlock {
+    ordinal: number;
+    busId: string | null;
+    name: string | null;
+    uuid: string | null;
+    memoryTotalMiB: number | null;
+}
+
+interface CsvResult {
+    facts: GpuFacts[];
+    driverVersion: string | null;
+}
+
+/**
+ * Parses any mix of `nvidia-smi` outputs found in `text` and merges what they say per GPU index.
+ *
+ * Never throws: unknown or damaged text gives `{ driverVersion: null, cudaVersion: null, gpus: [] }`, and a GPU is only
+ * reported when a line unmistakably describes one, so errors such as Docker's
+ * `could not select device driver "" with capabilities: [[gpu]]` yield no GPUs. Input beyond
+ * {@link NVIDIA_SMI_MAX_INPUT_CHARS} is ignored.
+ *
+ * @param text - Raw log text; LF, CRLF and CR line endings are accepted.
+ * @returns The merged report, GPUs sorted by index.
+ */
+export function parseNvidiaSmi(text: string): NvidiaSmiReport {
+    try {
+        return parseLines(toLines(text));
+    } catch {
+        // The callers run this on arbitrary pod and host logs during a deployment; a parser bug must degrade to
+        // "nothing recognised" rather than abort the Pulumi program.
+        return emptyReport();
+    }
+}
+
+function emptyReport(): NvidiaSmiReport {
+    return { driverVersion: null, cudaVersion: null, gpus: [] };
+}
+
+function toLines(text: unknown): string[] {
+    // Typed as string, but callers may hand over whatever a command output field held.
+    if (typeof text !== "string" || text.length === 0) {
+        return [];
+    }
+    return text
+        .slice(0, NVIDIA_SMI_MAX_INPUT_CHARS)
+        .split(/\r\n|\r|\n/)
+        .map((line) => (line.length > MAX_LINE_CHARS ? "" : line));
+}
+
+function parseLines(lines: string[]): NvidiaSmiReport {
+    const versions = scanVersions(lines);
+    const csv = scanCsv(lines);
+    const facts = [...scanTables(lines), ...scanLists(lines), ...csv.facts];
+    return {
+        driverVersion: versions.driverVersion ?? csv.driverVersion,
+        cudaVersion: versions.cudaVersion,
+        gpus: mergeGpus(facts, scanQuery(lines)),
+    };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Small value helpers
+
+function cleanVersion(raw: string | undefined): string | null {
+    // Rejects "N/A" and "ERR!", which WSL2 prints when the Windows driver and the WSL libraries disagree.
+    return raw !== undefined && /^\d+(?:\.\d+)*$/.test(raw) ? raw : null;
+}
+
+function nullIfMissing(raw: string): string | null {
+    const value = raw.trim();
+    // nvidia-smi writes "N/A" in tables and "[N/A]", "[Not Supported]", "[Insufficient Permissions]" in csv.
+    if (value === "" || /^n\/a$/i.test(value) || (value.startsWith("[") && value.endsWith("]"))) {
+        return null;
+    }
+    return value;
+}
+
+function cleanUuid(raw: string): string | null {
+    const value = raw.trim();
+    return /^GPU-[0-9A-Za-z-]+$/.test(value) ? value : null;
+}
+
+function parseIndex(raw: string): number | null {
+    const value = raw.trim();
+    if (!/^\d{1,4}$/.test(value)) {
+        return null;
+    }
+    const index = Number(value);
+    return index <= MAX_GPU_INDEX ? index : null;
+}
+
+function parseMiB(raw: string): number | null {
+    const match = /^(\d{1,9})(?:\s*MiB)?$/.exec(raw.trim());
+    return match ? Number(match[1]) : null;
+}
+
+/**
+ * Old tables and some tools print a 4-digit PCI domain and lower-case hex; the csv query always prints 8 upper-case
+ * digits. Normalising lets the same GPU seen by two outputs be recognised as one.
+ */
+function normalizeBusId(raw: string): string | null {
+    const match = /^([0-9A-Fa-f]{4,8}):([0-9A-Fa-f]{2}):([0-9A-Fa-f]{2})\.([0-7])$/.exec(raw.trim());
+    if (!match) {
+        return null;
+    }
+    const [, domain = "", bus = "", device = "", fn = ""] = match;
+    return `${domain.padStart(8, "0")}:${bus}:${device}.${fn}`.toUpperCase();
+}
+
+function isTruncatedName(name: string): boolean {
+    return name.endsWith("...") || name.endsWith("\u2026");
+}
+
+function ranked<T>(value: T | null, rank: number): Ranked<T> | null {
+    return value === null ? null : { value, rank };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Driver and CUDA versions
+
+interface Versions {
+    driverVersion: string | null;
+    cudaVersion: string | null;
+}
+
+function scanVersions(lines: string[]): Versions {
+    const found: Versions = { driverVersion: null, cudaVersion: null };
+    for (const line of lines) {
+        const seen = versionsOnLine(line);
+        found.driverVersion ??= seen.driverVersion;
+        found.cudaVersion ??= seen.cudaVersion;
+        if (found.driverVersion !== null && found.cudaVersion !== null) {
+            break;
+        }
+    }
+    return found;
+}
+
+function versionsOnLine(line: string): Versions {
+    if (line.includes("NVIDIA-SMI") && line.includes("Driver Version:")) {
+        // Table header. Only trusted with "NVIDIA-SMI" on the same line, so that unrelated "CUDA Version: x" log lines
+        // (PyTorch, nvcc) are not mistaken for the driver's.
+        return {
+            driverVersion: cleanVersion(/Driver Version:\s*([^\s|]+)/.exec(line)?.[1]),
+            cudaVersion: cleanVersion(/CUDA Version:\s*([^\s|]+)/.exec(line)?.[1]),
+        };
+    }
+    // `-q` and `--version` pad the key with spaces before the colon ("DRIVER version      : 580.159.04").
+    const keyValue = /^(driver version|cuda version)\s+:\s*(\S+)$/i.exec(line.trim());
+    if (!keyValue) {
+        return { driverVersion: null, cudaVersion: null };
+    }
+    const isDriver = (keyValue[1] ?? "").toLowerCase() === "driver version";
+    const version = cleanVersion(keyValue[2]);
+    return { driverVersion: isDriver ? version : null, cudaVersion: isDriver ? null : version };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The plain `nvidia-smi` table
+
+function scanTables(lines: string[]): GpuFacts[] {
+    const facts: GpuFacts[] = [];
+    // Rows are only read between the column header and the end of the GPU section, so MIG-device and process rows,
+    // which also start with a number, can never become GPUs.
+    let inGpuSection = false;
+    for (let i = 0; i < lines.length; i++) {
+        const line = (lines[i] ?? "").trim();
+        if (line.includes("Bus-Id") && line.includes("Name")) {
+            inGpuSection = true;
+            continue;
+        }
+        if (!inGpuSection) {
+            continue;
+        }
+        if (line === "" || line.includes("MIG devices:") || line.includes("Processes:")) {
+            inGpuSection = false;
+            continue;
+        }
+        const row = parseTableGpuRow(line);
+        if (row) {
+            row.memoryTotalMiB = ranked(parseTableMemory(lines[i + 1]), RANK_TABLE);
+            facts.push(row);
+        }
+    }
+    return facts;
+}
+
+function parseTableGpuRow(line: string): GpuFacts | null {
+    if (!line.startsWith("|")) {
+        return null;
+    }
+    const cells = line.split("|");
+    if (cells.length < 5) {
+        return null;
+    }
+    const head = /^\s*(\d{1,4})\s+(\S.*)$/.exec(cells[1] ?? "");
+    const index = head ? parseIndex(head[1] ?? "") : null;
+    if (head === null || index === null) {
+        return null;
+    }
+    const name = stripModeColumn((head[2] ?? "").trim());
+    const busToken = (cells[2] ?? "").trim().split(/\s+/)[0] ?? "";
+    const busId = normalizeBusId(busToken);
+    if (!/[A-Za-z]/.test(name) || (busId === null && busToken !== "N/A")) {
+        return null;
+    }
+    return {
+        index,
+        name: { value: name, rank: isTruncatedName(name) ? RANK_TRUNCATED : RANK_TABLE },
+        uuid: null,
+        memoryTotalMiB: null,
+        busId: ranked(busId, RANK_TABLE),
+    };
+}
+
+/**
+ * The first cell ends with the Persistence-M value on Linux and the TCC/WDDM driver model on Windows
+ * (`GeForce RTX 207... WDDM`); neither is part of the name.
+ */
+function stripModeColumn(cell: string): string {
+    const mode = /\s(?:On|Off|WDDM|TCC|MCDM|N\/A)$/.exec(cell);
+    return mode ? cell.slice(0, mode.index).trim() : cell;
+}
+
+function parseTableMemory(line: string | undefined): number | null {
+    const trimmed = (line ?? "").trim();
+    if (!trimmed.startsWith("|")) {
+        return null;
+    }
+    const match = /(\d{1,9})\s*MiB\s*\/\s*(\d{1,9})\s*MiB/.exec(trimmed.split("|")[2] ?? "");
+    return match ? Number(match[2]) : null;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// `nvidia-smi -L`
+
+function scanLists(lines: string[]): GpuFacts[] {
+    const facts: GpuFacts[] = [];
+    for (const line of lines) {
+        // MIG lines ("  MIG 1g.10gb Device 0: (UUID: MIG-...)") start with "MIG", so they are skipped here: they are
+        // slices of the GPU line above them, not GPUs.
+        const fact = parseListLine(line.trim());
+        if (fact) {
+            facts.push(fact);
+        }
+    }
+    return facts;
+}
+
+function parseListLine(line: string): GpuFacts | null {
+    const marker = " (UUID: ";
+    const at = line.lastIndexOf(marker);
+    if (!line.startsWith("GPU ") || at < 0 || !line.endsWith(")")) {
+        return null;
+    }
+    const head = line.slice("GPU ".length, at);
+    const colon = head.indexOf(": ");
+    const index = colon > 0 ? parseIndex(head.slice(0, colon)) : null;
+    const name = head.slice(colon + 2).trim();
+    if (index === null || name === "") {
+        return null;
+    }
+    return {
+        index,
+        name: { value: name, rank: RANK_EXACT },
+        uuid: ranked(cleanUuid(line.slice(at + marker.length, -1)), RANK_EXACT),
+        memoryTotalMiB: null,
+        busId: null,
+    };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// `--query-gpu=... --format=csv[,noheader][,nounits]`
+
+// Column order of the query our pod runs; used for `noheader` output, which does not say what its columns are.
+const DEFAULT_CSV_COLUMNS = ["index", "name", "uuid", "driver_version", "memory.total", "pci.bus_id"];
+const GPU_IDENTITY_COLUMNS = ["index", "name", "uuid", "pci.bus_id"];
+const COLUMN_ALIASES: Readonly<Record<string, string>> = {
+    gpu_name: "name",
+    gpu_uuid: "uuid",
+    gpu_bus_id: "pci.bus_id",
+};
+
+function scanCsv(lines: string[]): CsvResult {
+    const result: CsvResult = { facts: [], driverVersion: null };
+    let header: string[] | null = null;
+    let ordinal = 0;
+    for (const line of lines) {
+        const fields = line.includes(",") ? line.split(",").map((field) => field.trim()) : null;
+        if (fields === null || fields.length > MAX_CSV_FIELDS) {
+            header = null;
+            continue;
+        }
+        const columns = parseCsvHeader(fields);
+        if (columns) {
+            header = columns;
+            ordinal = 0;
+            continue;
+        }
+        if (header) {
+            const row = parseCsvRow(header, fields);
+            const fact = row?.identified ? toCsvFact(row, ordinal++) : null;
+            result.driverVersion ??= row?.driverVersion ?? null;
+            if (fact) {
+                result.facts.push(fact);
+            }
+            // A line under a header that does not fit it (a cut row, say) ends the block; reading it as header-less
+            // output instead would take a cut "143771" for "14".
+            header = row ? header : null;
+            continue;
+        }
+        const bare = parseCsvRow(DEFAULT_CSV_COLUMNS.slice(0, fields.length), fields, true);
+        const fact = bare ? toCsvFact(bare, 0) : null;
+        if (bare && fact) {
+            result.driverVersion ??= bare.driverVersion;
+            result.facts.push(fact);
+        }
+    }
+    return result;
+}
+
+/** Recognises a csv header line by every field being a query name, such as `memory.total [MiB]`. */
+function parseCsvHeader(fields: string[]): string[] | null {
+    if (fields.length < 2 || !fields.every((field) => /^[a-z][a-z0-9_.]*(?: \[[^\]]*\])?$/.test(field))) {
+        return null;
+    }
+    const columns = fields.map((field) => {
+        const column = field.replace(/ \[[^\]]*\]$/, "");
+        return COLUMN_ALIASES[column] ?? column;
+    });
+    return columns.includes("driver_version") || columns.some((c) => GPU_IDENTITY_COLUMNS.includes(c)) ? columns : null;
+}
+
+interface CsvRow {
+    index: number | null;
+    identified: boolean;
+    name: string | null;
+    uuid: string | null;
+    memoryTotalMiB: number | null;
+    busId: string | null;
+    driverVersion: string | null;
+}
+
+/**
+ * Reads one data row. With `strict`, used for header-less output, every present value must look exactly like what
+ * nvidia-smi prints in that column, so that ordinary comma-separated log lines are not mistaken for GPUs.
+ */
+function parseCsvRow(columns: string[], fields: string[], strict = false): CsvRow | null {
+    if (columns.length !== fields.length || (strict && fields.length < 3)) {
+        return null;
+    }
+    const row: CsvRow = {
+        index: null,
+        identified: columns.some((c) => GPU_IDENTITY_COLUMNS.includes(c)),
+        name: null,
+        uuid: null,
+        memoryTotalMiB: null,
+        busId: null,
+        driverVersion: null,
+    };
+    for (let i = 0; i < columns.length; i++) {
+        if (!applyCsvValue(row, columns[i] ?? "", fields[i] ?? "", strict)) {
+            return null;
+        }
+    }
+    if (columns.includes("index") && row.index === null) {
+        return null;
+    }
+    return row;
+}
+
+/** Stores one csv value on the row; returns false when the value cannot belong to that column. */
+function applyCsvValue(row: CsvRow, column: string, raw: string, strict: boolean): boolean {
+    const value = nullIfMissing(raw);
+    switch (column) {
+        case "index":
+            row.index = parseIndex(raw);
+            return row.index !== null;
+        case "name":
+            row.name = value;
+            return !strict || (value !== null && /[A-Za-z]/.test(value));
+        case "uuid":
+            row.uuid = value === null ? null : cleanUuid(value);
+            return !strict || row.uuid !== null;
+        case "memory.total":
+            row.memoryTotalMiB = value === null ? null : parseMiB(value);
+            return !strict || value === null || row.memoryTotalMiB !== null;
+        case "pci.bus_id":
+            row.busId = value === null ? null : normalizeBusId(value);
+            return !strict || value === null || row.busId !== null;
+        case "driver_version":
+            row.driverVersion = cleanVersion(value ?? undefined);
+            return !strict || value === null || row.driverVersion !== null;
+        default:
+            return true;
+    }
+}
+
+function toCsvFact(row: CsvRow, ordinal: number): GpuFacts | null {
+    // Without an index column the rows still come in index order, which is all nvidia-smi guarantees.
+    const index = row.index ?? (ordinal <= MAX_GPU_INDEX ? ordinal : null);
+    if (index === null) {
+        return null;
+    }
+    return {
+        index,
+        name: ranked(row.name, RANK_EXACT),
+        uuid: ranked(row.uuid, RANK_EXACT),
+        memoryTotalMiB: ranked(row.memoryTotalMiB, RANK_EXACT),
+        busId: ranked(row.busId, RANK_EXACT),
+    };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// `nvidia-smi -q`
+
+function scanQuery(lines: string[]): QueryBlock[] {
+    const blocks: QueryBlock[] = [];
+    let current: QueryBlock | null = null;
+    let baseIndent = 0;
+    let ordinal = 0;
+    let inFbMemory = false;
+    for (const raw of lines) {
+        const line = raw.trim();
+        const indent = raw.length - raw.trimStart().length;
+        if (line.includes("NVSMI LOG") || line.startsWith("Attached GPUs")) {
+            // Each -q report numbers its GPUs from zero again.
+            current = null;
+            ordinal = 0;
+            continue;
+        }
+        const busId = line.startsWith("GPU ") ? normalizeBusId(line.slice("GPU ".length)) : null;
+        if (busId !== null) {
+            current = { ordinal: ordinal++, busId, name: null, uuid: null, memoryTotalMiB: null };
+            blocks.push(current);
+            baseIndent = indent;
+            inFbMemory = false;
+            continue;
+        }
+        if (current === null || line === "") {
+            continue;
+        }
+        if (indent <= baseIndent) {
+            current = null;
+            continue;
+        }
+        inFbMemory = applyQueryLine(current, line, indent - baseIndent, inFbMemory);
+    }
+    return blocks;
+}
+
+/**
+ * Applies one indented `-q` line to its GPU block and returns whether the following lines belong to
+ * "FB Memory Usage". Only direct children of the GPU count: MIG devices and BAR1 memory have "Total" lines too.
+ */
+function applyQueryLine(block: QueryBlock, line: string, depth: number, inFbMemory: boolean): boolean {
+    const colon = line.indexOf(":");
+    const key = colon < 0 ? line : line.slice(0, colon).trim();
+    const value = colon < 0 ? null : nullIfMissing(line.slice(colon + 1));
+    if (depth > 4) {
+        if (inFbMemory && key === "Total" && value !== null) {
+            block.memoryTotalMiB ??= parseMiB(value);
+        }
+        return inFbMemory;
+    }
+    if (key === "Product Name" && value !== null) {
+        block.name ??= value;
+    } else if (key === "GPU UUID" && value !== null) {
+        block.uuid ??= cleanUuid(value);
+    }
+    return line === "FB Memory Usage";
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Merging
+
+function mergeGpus(facts: GpuFacts[], queryBlocks: QueryBlock[]): NvidiaSmiGpu[] {
+    const byIndex = new Map<number, GpuFacts>();
+    for (const fact of facts) {
+        mergeInto(byIndex, fact);
+    }
+    // -q has no indices: match its blocks to GPUs already known by UUID or bus id, and fall back to its order,
+    // which follows the index order for a report on all GPUs.
+    for (const block of queryBlocks) {
+        const known = [...byIndex.values()].find(
+            (gpu) =>
+                (block.uuid !== null && gpu.uuid?.value === block.uuid) ||
+                (block.busId !== null && gpu.busId?.value === block.busId),
+        );
+        mergeInto(byIndex, {
+            index: known?.index ?? block.ordinal,
+            name: ranked(block.name, RANK_EXACT),
+            uuid: ranked(block.uuid, RANK_EXACT),
+            memoryTotalMiB: ranked(block.memoryTotalMiB, RANK_EXACT),
+            busId: ranked(block.busId, RANK_EXACT),
+        });
+    }
+    return [...byIndex.values()]
+        .sort((a, b) => a.index - b.index)
+        .map((gpu) => ({
+            index: gpu.index,
+            name: gpu.name?.value ?? "",
+            uuid: gpu.uuid?.value ?? null,
+            memoryTotalMiB: gpu.memoryTotalMiB?.value ?? null,
+            busId: gpu.busId?.value ?? null,
+        }));
+}
+
+function mergeInto(byIndex: Map<number, GpuFacts>, fact: GpuFacts): void {
+    if (fact.index > MAX_GPU_INDEX) {
+        return;
+    }
+    const existing = byIndex.get(fact.index);
+    if (existing === undefined) {
+        byIndex.set(fact.index, { ...fact });
+        return;
+    }
+    existing.name = moreSpecific(existing.name, fact.name);
+    existing.uuid = moreSpecific(existing.uuid, fact.uuid);
+    existing.memoryTotalMiB = moreSpecific(existing.memoryTotalMiB, fact.memoryTotalMiB);
+    existing.busId = moreSpecific(existing.busId, fact.busId);
+}
+
+function moreSpecific<T>(current: Ranked<T> | null, candidate: Ranked<T> | null): Ranked<T> | null {
+    if (candidate === null) {
+        return current;
+    }
+    return current === null || candidate.rank > current.rank ? candidate : current;
+}

@@ -1,0 +1,73 @@
+import * as crypto from "crypto";
+
+/** The namespace our verification Job lives in (ours alone, so destroy removes only our objects). */
+export const VERIFICATION_NAMESPACE = "gpu-minikube-verification";
+
+/** The query whose CSV the result parser relies on (index, name, UUID, driver, memory, bus id). */
+export const NVIDIA_SMI_QUERY = "nvidia-smi --query-gpu=index,name,uuid,driver_version,memory.total,pci.bus_id --format=csv";
+
+/** The container command: the seed's plain `nvidia-smi`, then the machine-readable query. */
+export const VERIFICATION_COMMAND = ["sh", "-c", `nvidia-smi && ${NVIDIA_SMI_QUERY}`];
+
+/** Inputs of the verification Job manifest. */
+export interface VerificationJobSpec {
+    /** CUDA image, e.g. `nvidia/cuda:12.5.0-base-ubuntu22.04`. */
+    image: string;
+    /** `resources.limits["nvidia.com/gpu"]`. */
+    gpus: number;
+    /** Seconds before Kubernetes fails the Job (`activeDeadlineSeconds`). */
+    timeoutSeconds: number;
+    /** Free-form re-run token; a new value makes a new Job. */
+    runId: string;
+}
+
+/**
+ * The Job's name: a hash of everything that defines the check, so re-verifying (new image,
+ * command, GPU count or runId) creates a *new* Job — never an AlreadyExists failure and never a
+ * stale Job's log.
+ */
+export function verificationJobName(spec: VerificationJobSpec): string {
+    const hash = crypto.createHash("sha256")
+        .update(JSON.stringify([spec.image, spec.gpus, VERIFICATION_COMMAND, spec.runId]))
+        .digest("hex")
+        .slice(0, 10);
+    return `gpu-verify-${hash}`;
+}
+
+/**
+ * The `batch/v1` Job manifest. Pulumi does not await it (`pulumi.com/skipAwait`): our
+ * verification-wait step awaits it instead, because it can fail fast with the pod's reason and
+ * events (image pull errors, `Insufficient nvidia.com/gpu`) where a generic await only times out.
+ */
+export function buildVerificationJob(spec: VerificationJobSpec) {
+    const name = verificationJobName(spec);
+    const labels = { "app.kubernetes.io/name": "gpu-verification", "app.kubernetes.io/managed-by": "gpu-minikube" };
+    return {
+        apiVersion: "batch/v1",
+        kind: "Job",
+        metadata: {
+            name,
+            namespace: VERIFICATION_NAMESPACE,
+            labels,
+            annotations: { "pulumi.com/skipAwait": "true" },
+        },
+        spec: {
+            backoffLimit: 0,
+            activeDeadlineSeconds: spec.timeoutSeconds,
+            template: {
+                metadata: { labels },
+                spec: {
+                    restartPolicy: "Never",
+                    containers: [{
+                        name: "nvidia-smi",
+                        image: spec.image,
+                        // The image is pulled on the host and loaded into minikube first.
+                        imagePullPolicy: "IfNotPresent",
+                        command: VERIFICATION_COMMAND,
+                        resources: { limits: { "nvidia.com/gpu": String(spec.gpus) } },
+                    }],
+                },
+            },
+        },
+    };
+}

@@ -1,0 +1,339 @@
+// Expected values below were written by reading each fixture (see test/fixtures/nvidia-smi/SOURCES.md), not by
+// running the parser, so that a parser change that misreads real output fails here.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+
+import { NVIDIA_SMI_MAX_INPUT_CHARS, NvidiaSmiGpu, NvidiaSmiReport, parseNvidiaSmi } from "../components/nvidiaSmi";
+
+const FIXTURES = join(__dirname, "fixtures", "nvidia-smi");
+
+function fixture(name: string): string {
+    return readFileSync(join(FIXTURES, name), "utf8");
+}
+
+function gpu(
+    index: number,
+    name: string,
+    uuid: string | null,
+    memoryTotalMiB: number | null,
+    busId: string | null,
+): NvidiaSmiGpu {
+    return { index, name, uuid, memoryTotalMiB, busId };
+}
+
+function report(driverVersion: string | null, cudaVersion: string | null, gpus: NvidiaSmiGpu[]): NvidiaSmiReport {
+    return { driverVersion, cudaVersion, gpus };
+}
+
+const EMPTY = report(null, null, []);
+
+const H200_UUID = "GPU-6121f79f-64c1-4fce-d205-887843b4899e";
+const H200_FULL = gpu(0, "NVIDIA H200", H200_UUID, 143771, "00000000:00:06.0");
+const H200_TABLE = gpu(0, "NVIDIA H200", null, 143771, "00000000:00:06.0");
+const A100_MIG_UUID = "GPU-838f60d9-651f-9166-ea42-f9da674a6947";
+
+// ---------------------------------------------------------------------------------------------------------------
+// One test per fixture
+
+test("H200 table, no processes", () => {
+    assert.deepEqual(parseNvidiaSmi(fixture("smi-table.txt")), report("580.159.04", "13.0", [H200_TABLE]));
+});
+
+test("H200 table with a running process", () => {
+    assert.deepEqual(parseNvidiaSmi(fixture("smi-table-processes.txt")), report("580.159.04", "13.0", [H200_TABLE]));
+});
+
+test("H200 nvidia-smi -L", () => {
+    assert.deepEqual(
+        parseNvidiaSmi(fixture("smi-L.txt")),
+        report(null, null, [gpu(0, "NVIDIA H200", H200_UUID, null, null)]),
+    );
+});
+
+test("H200 csv query with header and units", () => {
+    assert.deepEqual(parseNvidiaSmi(fixture("smi-query.csv")), report("580.159.04", null, [H200_FULL]));
+});
+
+test("H200 csv query, noheader,nounits", () => {
+    assert.deepEqual(parseNvidiaSmi(fixture("smi-query-nounits.csv")), report("580.159.04", null, [H200_FULL]));
+});
+
+test("H200 csv query with header, nounits", () => {
+    assert.deepEqual(parseNvidiaSmi(fixture("smi-query-header-nounits.csv")), report("580.159.04", null, [H200_FULL]));
+});
+
+test("H200 pod log: table then csv query, merged into one GPU", () => {
+    assert.deepEqual(parseNvidiaSmi(fixture("smi-combined.txt")), report("580.159.04", "13.0", [H200_FULL]));
+});
+
+test("H200 --version, a driver_version,count query, uname, -L and the start of -q", () => {
+    // The -q excerpt stops before "FB Memory Usage", so the memory is unknown; the "580.159.04, 1" line is not a GPU.
+    assert.deepEqual(
+        parseNvidiaSmi(fixture("smi-misc.txt")),
+        report("580.159.04", "13.0", [gpu(0, "NVIDIA H200", H200_UUID, null, "00000000:00:06.0")]),
+    );
+});
+
+test("H200 nvidia-smi -q", () => {
+    // FB Memory Total 143771 MiB; the BAR1 (262144) and Conf Compute (0) "Total" lines must not be taken.
+    assert.deepEqual(parseNvidiaSmi(fixture("smi-q-full.txt")), report("580.159.04", "13.0", [H200_FULL]));
+});
+
+test("8x A100-SXM4-40GB, driver 450.80.02, MIG devices section, inside a build log", () => {
+    const busIds = ["0F", "15", "51", "54", "8D", "92", "D6", "DA"];
+    assert.deepEqual(
+        parseNvidiaSmi(fixture("a100x8-mig-450-log.txt")),
+        report(
+            "450.80.02",
+            "11.0",
+            busIds.map((bus, index) => gpu(index, "A100-SXM4-40GB", null, 40537, `00000000:${bus}:00.0`)),
+        ),
+    );
+});
+
+test("A100 with 7 MIG instances, driver 595.91.07, printed in the driver pod", () => {
+    assert.deepEqual(
+        parseNvidiaSmi(fixture("a100-mig-595-k8s-table.txt")),
+        report("595.91.07", "13.2", [gpu(0, "NVIDIA A100-SXM4-40GB", null, 40960, "00000000:00:04.0")]),
+    );
+});
+
+test("A100 nvidia-smi -L with MIG device lines: the MIG lines are not GPUs", () => {
+    assert.deepEqual(
+        parseNvidiaSmi(fixture("a100-mig-595-L.txt")),
+        report(null, null, [gpu(0, "NVIDIA A100-SXM4-40GB", A100_MIG_UUID, null, null)]),
+    );
+});
+
+test("4x Tesla V100, NVIDIA-SMI 396.26 / driver 410.66, header without CUDA Version", () => {
+    const busIds = ["15", "16", "3A", "3B"];
+    assert.deepEqual(
+        parseNvidiaSmi(fixture("v100x4-396-table.txt")),
+        report(
+            "410.66",
+            null,
+            busIds.map((bus, index) => gpu(index, "Tesla V100-SXM2...", null, 16130, `00000000:${bus}:00.0`)),
+        ),
+    );
+});
+
+test("Tesla T4, driver 418.67, printed inside a Kubernetes pod", () => {
+    assert.deepEqual(
+        parseNvidiaSmi(fixture("t4-418-k8s-pod-table.txt")),
+        report("418.67", "10.1", [gpu(0, "Tesla T4", null, 15079, "00000000:00:05.0")]),
+    );
+});
+
+test("WSL2 table: the Windows driver version, not the NVIDIA-SMI version", () => {
+    assert.deepEqual(
+        parseNvidiaSmi(fixture("wsl2-rtx4060ti-545-table.txt")),
+        report("546.12", "12.3", [gpu(0, "NVIDIA GeForce RTX 4060 Ti", null, 8188, "00000000:01:00.0")]),
+    );
+});
+
+test("nvidia-smi.exe from WSL2: TCC/WDDM column is not part of the name, output cut in the process list", () => {
+    assert.deepEqual(
+        parseNvidiaSmi(fixture("wsl2-nvidia-smi-exe-rtx2070-460-wddm-partial.txt")),
+        report("460.15", "11.1", [gpu(0, "GeForce RTX 207...", null, 8192, "00000000:01:00.0")]),
+    );
+});
+
+test("Tesla V100 with a truncated table name, driver 525.105.17", () => {
+    assert.deepEqual(
+        parseNvidiaSmi(fixture("v100-525-truncated-name-table.txt")),
+        report("525.105.17", "12.0", [gpu(0, "Tesla V100-SXM2...", null, 32768, "00000000:00:09.0")]),
+    );
+});
+
+test("WSL2 nvidia-smi -a, cut before the memory section", () => {
+    assert.deepEqual(
+        parseNvidiaSmi(fixture("wsl2-gtx1650ti-510-q-partial.txt")),
+        report("510.06", "11.6", [
+            gpu(
+                0,
+                "NVIDIA GeForce GTX 1650 Ti with Max-Q Design",
+                "GPU-b5e386b4-3e71-5837-aca5-80c5914cf07f",
+                null,
+                "00000000:01:00.0",
+            ),
+        ]),
+    );
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Merging outputs found in one log
+
+test("merge: the -L UUID fills the table's missing UUID on the same MIG-enabled A100", () => {
+    const expected = report("595.91.07", "13.2", [
+        gpu(0, "NVIDIA A100-SXM4-40GB", A100_MIG_UUID, 40960, "00000000:00:04.0"),
+    ]);
+    const table = fixture("a100-mig-595-k8s-table.txt");
+    const list = fixture("a100-mig-595-L.txt");
+    assert.deepEqual(parseNvidiaSmi(table + list), expected);
+    assert.deepEqual(parseNvidiaSmi(list + table), expected);
+});
+
+test("merge: a full name from -L or csv beats the table's truncated name, whatever the order", () => {
+    // Synthetic -L and csv lines for the V100 of v100-525-truncated-name-table.txt.
+    const table = fixture("v100-525-truncated-name-table.txt");
+    const uuid = "GPU-0e6ed1b0-0000-4000-8000-000000000001";
+    const list = `GPU 0: Tesla V100-SXM2-32GB (UUID: ${uuid})\n`;
+    const csv = `index, name, uuid\n0, Tesla V100-SXM2-32GB, ${uuid}\n`;
+    const expected = report("525.105.17", "12.0", [
+        gpu(0, "Tesla V100-SXM2-32GB", uuid, 32768, "00000000:00:09.0"),
+    ]);
+    assert.deepEqual(parseNvidiaSmi(table + list), expected);
+    assert.deepEqual(parseNvidiaSmi(list + table), expected);
+    assert.deepEqual(parseNvidiaSmi(csv + "\n" + table), expected);
+});
+
+test("merge: -q blocks join the table's GPU by bus id", () => {
+    assert.deepEqual(
+        parseNvidiaSmi(fixture("smi-table.txt") + fixture("smi-q-full.txt")),
+        report("580.159.04", "13.0", [H200_FULL]),
+    );
+});
+
+test("merge: every H200 output in one log still describes one GPU", () => {
+    const all = ["smi-q-full.txt", "smi-L.txt", "smi-query.csv", "smi-table-processes.txt", "smi-misc.txt"]
+        .map(fixture)
+        .join("\n");
+    assert.deepEqual(parseNvidiaSmi(all), report("580.159.04", "13.0", [H200_FULL]));
+});
+
+test("merge: GPUs come out sorted by index even when the log lists them out of order", () => {
+    const csv = "index, name, memory.total [MiB]\n2, GPU C, 100 MiB\n0, GPU A, 300 MiB\n1, GPU B, 200 MiB\n";
+    assert.deepEqual(
+        parseNvidiaSmi(csv).gpus.map((g) => [g.index, g.name, g.memoryTotalMiB]),
+        [
+            [0, "GPU A", 300],
+            [1, "GPU B", 200],
+            [2, "GPU C", 100],
+        ],
+    );
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Format details
+
+test("CRLF and CR line endings parse like LF", () => {
+    const text = fixture("smi-combined.txt");
+    assert.deepEqual(parseNvidiaSmi(text.replace(/\n/g, "\r\n")), report("580.159.04", "13.0", [H200_FULL]));
+    assert.deepEqual(parseNvidiaSmi(text.replace(/\n/g, "\r")), report("580.159.04", "13.0", [H200_FULL]));
+});
+
+test("csv: header-less query with units, and N/A values become null", () => {
+    const withUnits = fixture("smi-query.csv").split("\n").slice(1).join("\n");
+    assert.deepEqual(parseNvidiaSmi(withUnits), report("580.159.04", null, [H200_FULL]));
+    const missing = "index, name, uuid, memory.total [MiB], pci.bus_id\n0, NVIDIA A100-SXM4-40GB, [N/A], [Insufficient Permissions], N/A\n";
+    assert.deepEqual(parseNvidiaSmi(missing).gpus, [gpu(0, "NVIDIA A100-SXM4-40GB", null, null, null)]);
+});
+
+test("csv: a 4-digit lower-case PCI domain is normalised to the csv form", () => {
+    assert.deepEqual(parseNvidiaSmi("index, pci.bus_id\n0, 0000:3b:00.0\n").gpus[0]?.busId, "00000000:3B:00.0");
+});
+
+test("table header with CUDA Version ERR! or N/A gives a null CUDA version", () => {
+    const header = (cuda: string): string =>
+        `| NVIDIA-SMI 545.46                 Driver Version: 546.80       CUDA Version: ${cuda}     |\n`;
+    assert.deepEqual(parseNvidiaSmi(header("ERR!")), report("546.80", null, []));
+    assert.deepEqual(parseNvidiaSmi(header("N/A")), report("546.80", null, []));
+});
+
+test("a CUDA version from an unrelated log line is not taken as the driver's", () => {
+    assert.deepEqual(parseNvidiaSmi("PyTorch CUDA Version: 12.1\nDriver Version: 999\n"), EMPTY);
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Garbage and damaged input: never throws, never invents GPUs
+
+function deterministicBytes(length: number, seed: number): string {
+    let state = seed;
+    let out = "";
+    for (let i = 0; i < length; i++) {
+        state = (state * 1103515245 + 12345) & 0x7fffffff;
+        out += String.fromCharCode(state % 256);
+    }
+    return out;
+}
+
+test("garbage: empty string, random bytes, JSON, a Docker error", () => {
+    const inputs = [
+        "",
+        deterministicBytes(64 * 1024, 42),
+        JSON.stringify({ gpus: [{ index: 0, name: "NVIDIA H200", uuid: H200_UUID }], driverVersion: "580.159.04" }),
+        'docker: Error response from daemon: could not select device driver "" with capabilities: [[gpu]].',
+        "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure that the latest NVIDIA driver is installed and running.",
+    ];
+    for (const input of inputs) {
+        assert.deepEqual(parseNvidiaSmi(input), EMPTY);
+    }
+});
+
+test("garbage: non-string input does not throw", () => {
+    assert.deepEqual(parseNvidiaSmi(undefined as unknown as string), EMPTY);
+    assert.deepEqual(parseNvidiaSmi(null as unknown as string), EMPTY);
+    assert.deepEqual(parseNvidiaSmi(12 as unknown as string), EMPTY);
+});
+
+test("garbage: a 5 MB string of near-miss lines is rejected quickly", () => {
+    // Lines built from fragments the parser looks for, to make slow regexes or false positives show up.
+    const nearMisses = [
+        "|   0  " + " ".repeat(900) + "|",
+        "GPU 0: " + "(".repeat(500) + " (UUID: ",
+        "| GPU  Name  Bus-Id |",
+        "|   7   13   0   0  |      3MiB /  4864MiB | 14      0 |",
+        "0, " + "x, ".repeat(40),
+        "    Product Name : " + "a".repeat(800),
+    ].join("\n");
+    const big = nearMisses.repeat(Math.ceil((5 * 1024 * 1024) / nearMisses.length));
+    assert.ok(big.length >= 5 * 1024 * 1024);
+    const started = Date.now();
+    assert.deepEqual(parseNvidiaSmi(big), EMPTY);
+    assert.ok(Date.now() - started < 5000, "parsing 5 MB took more than 5 s");
+});
+
+test("garbage: a real table before 5 MB of noise is still found; text past the cap is ignored", () => {
+    const noise = deterministicBytes(5 * 1024 * 1024, 7);
+    assert.deepEqual(parseNvidiaSmi(fixture("smi-table.txt") + noise), report("580.159.04", "13.0", [H200_TABLE]));
+    const hidden = "x".repeat(NVIDIA_SMI_MAX_INPUT_CHARS) + "\n" + fixture("smi-table.txt");
+    assert.deepEqual(parseNvidiaSmi(hidden), EMPTY);
+});
+
+test("a table cut in half reports only the GPUs it fully shows, with their real values", () => {
+    const text = fixture("v100x4-396-table.txt");
+    const lines = text.split("\n");
+    // Cut after GPU 1's memory line: GPUs 0 and 1 are complete, GPUs 2 and 3 are gone.
+    const half = lines.slice(0, lines.findIndex((line) => line.startsWith("|   2  "))).join("\n");
+    assert.deepEqual(
+        parseNvidiaSmi(half),
+        report("410.66", null, [
+            gpu(0, "Tesla V100-SXM2...", null, 16130, "00000000:15:00.0"),
+            gpu(1, "Tesla V100-SXM2...", null, 16130, "00000000:16:00.0"),
+        ]),
+    );
+});
+
+test("every prefix of every fixture parses without inventing a GPU", () => {
+    for (const name of [
+        "a100x8-mig-450-log.txt",
+        "smi-combined.txt",
+        "smi-q-full.txt",
+        "a100-mig-595-L.txt",
+        "wsl2-nvidia-smi-exe-rtx2070-460-wddm-partial.txt",
+    ]) {
+        const text = fixture(name);
+        const full = parseNvidiaSmi(text).gpus;
+        for (let cut = 0; cut <= text.length; cut += 7) {
+            for (const found of parseNvidiaSmi(text.slice(0, cut)).gpus) {
+                const real = full.find((g) => g.index === found.index);
+                assert.ok(real, `${name} cut at ${cut} invented GPU ${found.index}`);
+                // A cut can only lose information, or leave the last name or UUID character-truncated.
+                assert.ok(real.name.startsWith(found.name), `${name} cut at ${cut}: name ${found.name}`);
+                assert.ok(found.busId === null || found.busId === real.busId, `${name} cut at ${cut}: bus id`);
+            }
+        }
+    }
+});
