@@ -62,6 +62,15 @@ export function hostScript(name: string, args: HostScriptArgs, opts?: pulumi.Cus
         : opts);
 }
 
+/**
+ * Runs a read-only probe script on every preview and update (an invoke, not a resource) and
+ * returns its stdout. Use it only for scripts that change nothing on the host.
+ */
+export function hostProbe(script: string, environment: Record<string, pulumi.Input<string>>,
+    opts?: pulumi.InvokeOutputOptions): pulumi.Output<string> {
+    return command.local.runOutput({ command: scriptCommand(script), dir: PROJECT_ROOT, environment }, opts).stdout;
+}
+
 /** The command string for a script: a fixed path, no inputs (those travel in the environment). */
 export function scriptCommand(script: string): string {
     if (!/^[a-z0-9][a-z0-9-]*\.sh$/.test(script)) {

@@ -1,7 +1,6 @@
-import * as command from "@pulumi/command";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { hostScript, parseSummary, PROJECT_ROOT, scriptCommand } from "./hostCommand";
+import { hostProbe, hostScript, parseSummary } from "./hostCommand";
 
 /** Arguments of {@link MinikubeCluster}. */
 export interface MinikubeClusterArgs {
@@ -66,12 +65,8 @@ export class MinikubeCluster extends pulumi.ComponentResource {
 
         // Runs on every preview and up; read-only. Its token only changes when the cluster is
         // not running, which makes the start step below re-run exactly then.
-        const observed = command.local.runOutput({
-            command: scriptCommand("minikube-observe.sh"),
-            dir: PROJECT_ROOT,
-            environment: { GM_PROFILE: this.profile },
-        }, { parent: this });
-        this.startToken = observed.stdout.apply((out) => String(parseSummary(out, "minikube-observe.sh").token ?? ""));
+        const observed = hostProbe("minikube-observe.sh", { GM_PROFILE: this.profile }, { parent: this });
+        this.startToken = observed.apply((out) => String(parseSummary(out, "minikube-observe.sh").token ?? ""));
 
         const start = hostScript(`${name}-start`, {
             create: "minikube-start.sh",
