@@ -32,6 +32,7 @@ json_str() {
     local s="$1" out="" c i code
     for ((i = 0; i < ${#s}; i++)); do
         c="${s:i:1}"
+        # shellcheck disable=SC1003 # the pattern is one backslash; the single quotes are right
         case "$c" in
             '"') out+='\"' ;;
             '\') out+='\\' ;;
@@ -94,6 +95,24 @@ as_root() {
     fi
 }
 
+# can_root — whether as_root would work without asking (root, or sudo without a password).
+can_root() {
+    [ "$(id -u)" -eq 0 ] || { command -v sudo >/dev/null 2>&1 && timeout 5 sudo -n true 2>/dev/null; }
+}
+
+# require_root_access WHY — fails now (before anything changes) when as_root could not work: not
+# root and no sudo, or sudo that would ask for a password.
+require_root_access() {
+    [ "$(id -u)" -eq 0 ] && return 0
+    if ! command -v sudo >/dev/null 2>&1; then
+        fail "root is needed for $1" "not root and no sudo" "run pulumi up as root or install sudo"
+    fi
+    if ! timeout 5 sudo -n true 2>/dev/null; then
+        fail "root is needed for $1" "sudo asks for a password (no TTY under Pulumi)" \
+            "run 'sudo -v' in the same shell right before 'pulumi up', or allow passwordless sudo for this user"
+    fi
+}
+
 # wait_until TIMEOUT_SECONDS INTERVAL_SECONDS DESCRIPTION CMD... — polls CMD until it succeeds,
 # printing a progress line per poll; returns 1 (does not exit) when the deadline passes, so the
 # caller can add what it saw and what to check.
@@ -123,4 +142,209 @@ with_deadline() {
     local seconds="$1"
     shift
     timeout --kill-after=5 "$seconds" "$@"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Added for the cluster, device-plugin and verification scripts; usable by any host script.
+
+# json_text VALUE — VALUE as a JSON string literal, exactly as json_str escapes it, but done by awk:
+# use it for long text (pod logs, kubeconfigs), where json_str's per-character bash loop takes seconds.
+json_text() {
+    local s="$1" trailing=""
+    if [[ $s == *$'\n' ]]; then trailing='\n'; fi
+    printf '"'
+    printf '%s' "$s" | LC_ALL=C awk '
+        BEGIN {
+            for (i = 1; i < 32; i++) esc[sprintf("%c", i)] = sprintf("\\u%04x", i)
+            esc["\t"] = "\\t"; esc["\r"] = "\\r"; esc["\""] = "\\\""; esc["\\"] = "\\\\"
+        }
+        {
+            if (NR > 1) printf "\\n"
+            n = length($0)
+            for (i = 1; i <= n; i++) {
+                c = substr($0, i, 1)
+                if (c in esc) printf "%s", esc[c]; else printf "%s", c
+            }
+        }'
+    printf '%s"' "$trailing"
+}
+
+# require_match NAME REGEX WHAT — input NAME (an environment variable) must match the bash regular
+# expression REGEX (anchor it); otherwise fail, quoting the value safely and saying what is allowed.
+# Run it before any other command sees the value: nothing unvalidated reaches a command line.
+require_match() {
+    local name="$1" re="$2" what="$3" value="${!1-}"
+    if ! [[ $value =~ $re ]]; then
+        fail "input ${name} is invalid" "$(printf '%q' "${value:0:120}")" "set ${name} to ${what}"
+    fi
+}
+
+# private_tmpdir — creates this run's private temp dir (mode 700) in GM_TMP; it is removed on exit,
+# also when the run is interrupted or terminated.
+private_tmpdir() {
+    GM_TMP=$(mktemp -d "${TMPDIR:-/tmp}/gpu-minikube.XXXXXXXX")
+    chmod 700 "$GM_TMP"
+    trap 'rm -rf -- "$GM_TMP"' EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+}
+
+# kubeconfig_from_env — writes the (secret) kubeconfig text in GM_KUBECONFIG to a mode-600 file in
+# GM_TMP (call private_tmpdir first), sets GM_KUBECONFIG_FILE to its path and drops the variable, so
+# kubectl is always run with `--kubeconfig "$GM_KUBECONFIG_FILE"`, never the ambient ~/.kube/config.
+kubeconfig_from_env() {
+    if [ -z "${GM_KUBECONFIG:-}" ]; then
+        fail "input GM_KUBECONFIG is empty" "no kubeconfig content" \
+            "run this step through the Pulumi program (it passes the cluster's kubeconfig), or export GM_KUBECONFIG=\"\$(cat <kubeconfig file>)\""
+    fi
+    GM_KUBECONFIG_FILE="$GM_TMP/kubeconfig"
+    (umask 077 && printf '%s\n' "$GM_KUBECONFIG" >"$GM_KUBECONFIG_FILE")
+    unset GM_KUBECONFIG
+}
+
+# minikube_home — minikube's own directory, resolved as minikube does it (pkg/minikube/localpath
+# MiniPath): $MINIKUBE_HOME when it ends in .minikube, else $MINIKUBE_HOME/.minikube, else ~/.minikube.
+minikube_home() {
+    local h="${MINIKUBE_HOME:-}"
+    if [ -z "$h" ]; then
+        printf '%s/.minikube' "$HOME"
+    elif [ "$(basename "$h")" = ".minikube" ]; then
+        printf '%s' "$h"
+    else
+        printf '%s/.minikube' "$h"
+    fi
+}
+
+# minikube_profile_config PROFILE — the profile's config.json; minikube considers a profile to exist
+# exactly when this file does (config.ProfileExists).
+minikube_profile_config() {
+    printf '%s/profiles/%s/config.json' "$(minikube_home)" "$1"
+}
+
+# gm_profile_state_dir PROFILE — where this program keeps its own per-profile notes (start token,
+# whether we enabled the device-plugin addon); removed with the profile on destroy.
+gm_profile_state_dir() {
+    printf '%s/profiles/%s' "${GM_STATE_DIR:-$HOME/.gpu-minikube}" "$1"
+}
+
+# json_get FILE KEY[.KEY...] — the scalar value at that key path in an indented JSON file with one
+# key per line (what Go's json.MarshalIndent writes, e.g. minikube's config.json): strings without
+# their quotes, numbers and booleans as written, "null" as empty. Prints nothing when the key is absent.
+json_get() {
+    LC_ALL=C awk -v want="$2" '
+        function path(   p, i) {
+            p = ""
+            for (i = 1; i <= depth; i++) if (stack[i] != "") p = p (p == "" ? "" : ".") stack[i]
+            return p
+        }
+        {
+            line = $0
+            sub(/^[ \t]+/, "", line); sub(/[ \t]*,?[ \t]*$/, "", line)
+            if (line ~ /^[]}]/) { if (depth > 0) depth--; next }
+            if (line ~ /^[[{]$/) { depth++; stack[depth] = (depth == 1 ? "" : "[]"); next }
+            if (line !~ /^"[^"]*":/) next
+            key = line; sub(/^"/, "", key); sub(/":.*$/, "", key)
+            val = line; sub(/^"[^"]*":[ \t]*/, "", val)
+            if (val ~ /^[[{]$/) { depth++; stack[depth] = key; next }
+            if (val ~ /^[[{]/) next
+            full = path(); full = full (full == "" ? "" : ".") key
+            if (full == want) {
+                if (val == "null") val = ""
+                else if (val ~ /^".*"$/) { val = substr(val, 2, length(val) - 2); gsub(/\\"/, "\"", val) }
+                print val; exit
+            }
+        }' "$1"
+}
+
+# --- Input validation (DESIGN.md §3: every input is checked before it is used) ---
+
+# require_bool NAME — input NAME must be exactly `true` or `false`.
+require_bool() {
+    require_env "$1"
+    case "${!1}" in
+        true | false) ;;
+        *) fail "input $1 must be true or false" "$1=$(printf '%q' "${!1}")" "pass true or false" ;;
+    esac
+}
+
+# require_enum NAME ALLOWED... — input NAME must be one of ALLOWED.
+require_enum() {
+    local name="$1" v
+    shift
+    require_env "$name"
+    for v in "$@"; do
+        [ "${!name}" = "$v" ] && return 0
+    done
+    fail "input ${name} must be one of: $*" "${name}=$(printf '%q' "${!name}")" "pass one of: $*"
+}
+
+# require_uint NAME MIN MAX — input NAME must be a decimal integer in [MIN, MAX].
+require_uint() {
+    local name="$1" min="$2" max="$3"
+    require_env "$name"
+    if ! [[ "${!name}" =~ ^[0-9]{1,9}$ ]] || [ "$((10#${!name}))" -lt "$min" ] || [ "$((10#${!name}))" -gt "$max" ]; then
+        fail "input ${name} must be an integer from ${min} to ${max}" "${name}=$(printf '%q' "${!name}")" "pass a whole number of seconds in that range"
+    fi
+}
+
+# require_path NAME — NAME must be an absolute path of plain characters (letters, digits, / . _ + -),
+# so it is safe inside messages, sed expressions and apt source lines.
+require_path() {
+    local name="$1"
+    require_env "$name"
+    if ! [[ "${!name}" =~ ^/[A-Za-z0-9/._+-]*$ ]] || [[ "${!name}" == *..* ]]; then
+        fail "${name} must be an absolute path of letters, digits and / . _ + -" "${name}=$(printf '%q' "${!name}")" "unset ${name} (it exists for tests only) or give a plain absolute path"
+    fi
+}
+
+# json_num_or_null VALUE — VALUE as a JSON number when it is a plain integer, else null.
+json_num_or_null() {
+    if [[ "$1" =~ ^[0-9]{1,15}$ ]]; then
+        printf '%d' "$((10#$1))"
+    elif [[ "$1" =~ ^-[0-9]{1,15}$ ]]; then
+        printf '%d' "$((-10#${1#-}))"
+    else
+        printf 'null'
+    fi
+}
+
+# json_str_or_null VALUE — VALUE as a JSON string, or null when it is empty.
+json_str_or_null() {
+    if [ -n "$1" ]; then json_str "$1"; else printf 'null'; fi
+}
+
+# tail_lines N TEXT — the last N non-empty lines of TEXT, each prefixed with "  | " (for error output).
+tail_lines() {
+    printf '%s\n' "$2" | sed '/^[[:space:]]*$/d' | tail -n "$1" | sed 's/^/  | /'
+}
+
+# first_line TEXT — the first non-empty line of TEXT (for a one-line "found: …").
+first_line() {
+    printf '%s\n' "$1" | sed '/^[[:space:]]*$/d' | head -n 1
+}
+
+# minikube_profile_state PROFILE SECONDS — Running | Stopped | Absent | Unknown, from the profile's
+# config.json and `minikube status -o json` (bounded by SECONDS). Running means every node's host
+# and kubelet and the control plane's API server run; a profile whose node container is gone or
+# paused counts as Stopped (`minikube start` brings it back). Never fails.
+minikube_profile_state() {
+    local profile="$1" seconds="$2" out rc=0 hosts others
+    if [ ! -f "$(minikube_profile_config "$profile")" ]; then
+        printf 'Absent'
+        return 0
+    fi
+    out=$(with_deadline "$seconds" minikube status -p "$profile" -o json 2>/dev/null) || rc=$?
+    if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then printf 'Unknown'; return 0; fi
+    # 85 is minikube's "guest not found" exit code (the profile vanished since we looked).
+    if [ "$rc" -eq 85 ]; then printf 'Absent'; return 0; fi
+    hosts=$(printf '%s' "$out" | grep -o '"Host":"[^"]*"' || true)
+    if [ -z "$hosts" ]; then
+        # `null`: the config exists but the node container does not.
+        if printf '%s\n' "$out" | tr -d ' \t\r' | grep -x 'null' >/dev/null; then printf 'Stopped'; else printf 'Unknown'; fi
+        return 0
+    fi
+    # Worker nodes report their APIServer as "Irrelevant".
+    others=$(printf '%s' "$out" | grep -o -e '"Host":"[^"]*"' -e '"Kubelet":"[^"]*"' -e '"APIServer":"[^"]*"' |
+        grep -v -e ':"Running"$' -e ':"Irrelevant"$' || true)
+    if [ -z "$others" ]; then printf 'Running'; else printf 'Stopped'; fi
 }

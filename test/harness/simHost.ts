@@ -217,3 +217,201 @@ function findOnPath(name: string): string | undefined {
     }
     return undefined;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Simulated minikube and Kubernetes (stand-ins test/harness/bin/minikube and test/harness/bin/kubectl).
+
+/** A minikube profile as it exists on the simulated host before a script runs. */
+export interface MinikubeProfile {
+    /** Profile name. Default `gpu-minikube`. */
+    name?: string;
+    /** Node state. Default `Running`. `Nonexistent`: config.json is there, the node container is not. */
+    status?: "Running" | "Stopped" | "Paused" | "Nonexistent";
+    /** Default 4. */
+    cpus?: number;
+    /** In MB. Default 8192. */
+    memoryMb?: number;
+    /** Default `docker`. */
+    driver?: string;
+    /** `--gpus` it was created with; `null` writes a config without the GPUs key (minikube < v1.32). Default `all`. */
+    gpus?: string | null;
+    /** Default `v1.34.0`. */
+    kubernetesVersion?: string;
+    /** Default `docker`. */
+    containerRuntime?: string;
+    /** Enabled addons. Default: storage-provisioner, default-storageclass, nvidia-device-plugin, ingress. */
+    addons?: string[];
+    /** Images in the node, as `minikube image ls` lists them. Default: none. */
+    images?: string[];
+}
+
+/** minikube's own directory on the simulated host (MINIKUBE_HOME unset: ~/.minikube). */
+export function minikubeHome(host: SimHost): string {
+    return path.join(host.home, ".minikube");
+}
+
+/** Puts the minikube stand-in on PATH (minikube v1.37.0 unless `version` says otherwise). */
+export function useMinikubeSim(host: SimHost, version?: string): void {
+    if (!fs.existsSync(path.join(host.bin, "minikube"))) host.addStandin("minikube");
+    fs.mkdirSync(path.join(host.state, "minikube", "profiles"), { recursive: true });
+    if (version) fs.writeFileSync(path.join(host.state, "minikube", "version"), `${version}\n`);
+}
+
+/**
+ * Creates a minikube profile as minikube leaves it: config.json (json.MarshalIndent, 4 spaces, Go
+ * field names) under ~/.minikube/profiles/<name>/, the certificates, and the stand-in's node state.
+ */
+export function writeMinikubeProfile(host: SimHost, profile: MinikubeProfile = {}): void {
+    useMinikubeSim(host);
+    const name = profile.name ?? "gpu-minikube";
+    const k8s = profile.kubernetesVersion ?? "v1.34.0";
+    const runtime = profile.containerRuntime ?? "docker";
+    const config: Record<string, unknown> = {
+        Name: name, KeepContext: false, EmbedCerts: false, MinikubeISO: "",
+        KicBaseImage: "gcr.io/k8s-minikube/kicbase:v0.0.48",
+        Memory: profile.memoryMb ?? 8192, CPUs: profile.cpus ?? 4, DiskSize: 20000, Driver: profile.driver ?? "docker",
+        HyperkitVpnKitSock: "", HyperkitVSockPorts: [], DockerEnv: null, InsecureRegistry: null, RegistryMirror: [],
+        APIServerPort: 8443,
+        KubernetesConfig: {
+            KubernetesVersion: k8s, ClusterName: name, Namespace: "default", APIServerHAVIP: "", APIServerName: "minikubeCA",
+            APIServerNames: null, APIServerIPs: null, DNSDomain: "cluster.local", ContainerRuntime: runtime, CRISocket: "",
+            NetworkPlugin: "cni", FeatureGates: "", ServiceCIDR: "10.96.0.0/12", ImageRepository: "", ExtraOptions: null,
+            ShouldLoadCachedImages: true, EnableDefaultCNI: false, CNI: "",
+        },
+        Nodes: [{ Name: "", IP: "192.168.49.2", Port: 8443, KubernetesVersion: k8s, ContainerRuntime: runtime, ControlPlane: true, Worker: true }],
+        Addons: Object.fromEntries((profile.addons ?? []).map((a) => [a, true])),
+        VerifyComponents: { apiserver: true, system_pods: true },
+        StartHostTimeout: 360000000000, ScheduledStop: null, ExposedPorts: [], MultiNodeRequested: false,
+        StaticIP: "", SSHAuthSock: "", SSHAgentPID: 0,
+    };
+    if (profile.gpus !== null) config.GPUs = profile.gpus ?? "all";
+    config.AutoPauseInterval = 60000000000;
+    const mh = minikubeHome(host);
+    const dir = path.join(mh, "profiles", name);
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, "config.json"), JSON.stringify(config, null, 4));
+    fs.writeFileSync(path.join(mh, "ca.crt"), "-----BEGIN CERTIFICATE-----\nSIMULATED-MINIKUBE-CA\n-----END CERTIFICATE-----\n");
+    fs.writeFileSync(path.join(dir, "client.crt"), `-----BEGIN CERTIFICATE-----\nSIMULATED-CLIENT-CERT-${name}\n-----END CERTIFICATE-----\n`);
+    fs.writeFileSync(path.join(dir, "client.key"), `-----BEGIN RSA PRIVATE KEY-----\nSIMULATED-CLIENT-KEY-${name}\n-----END RSA PRIVATE KEY-----\n`, { mode: 0o600 });
+    const sim = path.join(host.state, "minikube", "profiles", name);
+    fs.mkdirSync(sim, { recursive: true });
+    fs.writeFileSync(path.join(sim, "status"), `${profile.status ?? "Running"}\n`);
+    const addons = profile.addons ?? ["storage-provisioner", "default-storageclass", "nvidia-device-plugin", "ingress"];
+    fs.writeFileSync(path.join(sim, "addons"), addons.map((a) => `${a}\n`).join(""));
+    fs.writeFileSync(path.join(sim, "images"), (profile.images ?? []).map((i) => `${i}\n`).join(""));
+}
+
+/** The stand-in's view of a profile: node status and enabled addons (undefined when it does not exist). */
+export function minikubeProfileState(host: SimHost, name = "gpu-minikube"): { status: string; addons: string[] } | undefined {
+    const sim = path.join(host.state, "minikube", "profiles", name);
+    if (!fs.existsSync(path.join(minikubeHome(host), "profiles", name, "config.json"))) return undefined;
+    const read = (f: string) => (fs.existsSync(path.join(sim, f)) ? fs.readFileSync(path.join(sim, f), "utf8") : "");
+    return { status: read("status").trim(), addons: read("addons").split("\n").filter((l) => l.length > 0) };
+}
+
+/** Makes the minikube stand-in's next `start` misbehave: hang (sleep) after its first lines, or fail. */
+export function minikubeStartBehaviour(host: SimHost, b: { hangSeconds?: number; failExitCode?: number; failMessage?: string }): void {
+    const dir = path.join(host.state, "minikube");
+    fs.mkdirSync(dir, { recursive: true });
+    if (b.hangSeconds !== undefined) fs.writeFileSync(path.join(dir, "start-hang-seconds"), `${b.hangSeconds}\n`);
+    if (b.failExitCode !== undefined) fs.writeFileSync(path.join(dir, "start-fail"), `${b.failExitCode}\n`);
+    if (b.failMessage !== undefined) fs.writeFileSync(path.join(dir, "start-fail-message"), `${b.failMessage}\n`);
+}
+
+/** Kubernetes objects the kubectl stand-in serves (each may carry `_sim` timing, see test/harness/bin/kubectl). */
+export interface KubeObjects {
+    nodes?: object[];
+    pods?: object[];
+    jobs?: object[];
+    events?: object[];
+    daemonsets?: object[];
+}
+
+/** Puts the kubectl stand-in on PATH and gives it a node binary to run on. */
+export function useKubeSim(host: SimHost): void {
+    if (!fs.existsSync(path.join(host.bin, "kubectl"))) host.addStandin("kubectl");
+    fs.mkdirSync(path.join(host.state, "kube", "logs"), { recursive: true });
+    const node = path.join(host.state, "node");
+    if (!fs.existsSync(node)) fs.symlinkSync(process.execPath, node);
+}
+
+/** Replaces the simulated cluster's objects. */
+export function writeKubeObjects(host: SimHost, objects: KubeObjects): void {
+    useKubeSim(host);
+    fs.writeFileSync(path.join(host.state, "kube", "objects.json"), JSON.stringify(objects, null, 2));
+    fs.rmSync(path.join(host.state, "kube", "gets.json"), { force: true });
+}
+
+/** Sets a pod's log (what `kubectl logs` prints). */
+export function writePodLog(host: SimHost, namespace: string, pod: string, text: string): void {
+    const dir = path.join(host.state, "kube", "logs", namespace);
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, pod), text);
+}
+
+/** A node as the API server returns it; with `gpus`, it advertises nvidia.com/gpu from the `afterGets`-th `get nodes` on (default: at once). */
+export function simNode(name: string, opts: { gpus?: number; afterGets?: number } = {}): object {
+    const base = {
+        apiVersion: "v1", kind: "Node",
+        metadata: { name, labels: { "kubernetes.io/hostname": name, "minikube.k8s.io/primary": "true" } },
+        status: {
+            allocatable: { cpu: "4", "ephemeral-storage": "1055762868Ki", memory: "8025424Ki", pods: "110" },
+            capacity: { cpu: "4", "ephemeral-storage": "1055762868Ki", memory: "8025424Ki", pods: "110" },
+            nodeInfo: { kubeletVersion: "v1.34.0", containerRuntimeVersion: "docker://28.4.0" },
+        },
+    };
+    if (opts.gpus === undefined) return base;
+    const gpu = { "nvidia.com/gpu": String(opts.gpus) };
+    return { ...base, _sim: { after: [{ gets: opts.afterGets ?? 1, patch: { status: { allocatable: gpu, capacity: gpu } } }] } };
+}
+
+/** A pod of the minikube nvidia-device-plugin addon's DaemonSet (label name=nvidia-device-plugin-ds), Running. */
+export function simPluginPod(name = "nvidia-device-plugin-daemonset-x7k2p", node = "minikube"): object {
+    return {
+        apiVersion: "v1", kind: "Pod",
+        metadata: { name, namespace: "kube-system", labels: { name: "nvidia-device-plugin-ds", "controller-revision-hash": "6b6cdf10d" } },
+        spec: { nodeName: node, containers: [{ name: "nvidia-device-plugin-ctr", image: "nvcr.io/nvidia/k8s-device-plugin:v0.17.4" }] },
+        status: {
+            phase: "Running",
+            conditions: [{ type: "PodScheduled", status: "True" }, { type: "Ready", status: "True" }],
+            containerStatuses: [{ name: "nvidia-device-plugin-ctr", ready: true, restartCount: 0, state: { running: { startedAt: "2026-11-29T11:40:02Z" } } }],
+        },
+    };
+}
+
+/** The verification Job; `conditions` as the Job controller sets them once it finished (default: none yet). */
+export function simJob(name: string, namespace: string, conditions: object[] = [], afterGets?: number): object {
+    const job = {
+        apiVersion: "batch/v1", kind: "Job",
+        metadata: { name, namespace, labels: { "app.kubernetes.io/name": "gpu-verification" } },
+        spec: { backoffLimit: 0, template: { spec: { restartPolicy: "Never" } } },
+        status: { active: 1, startTime: "2026-11-29T11:41:00Z" },
+    };
+    if (conditions.length === 0) return job;
+    return { ...job, _sim: { after: [{ gets: afterGets ?? 1, patch: { status: { active: 0, conditions } } }] } };
+}
+
+/** The conditions of a Job that completed (Kubernetes ≥ 1.31 adds SuccessCriteriaMet before Complete). */
+export const JOB_COMPLETE = [
+    { type: "SuccessCriteriaMet", status: "True", reason: "CompletionsReached", message: "Reached expected number of succeeded pods" },
+    { type: "Complete", status: "True", reason: "CompletionsReached", message: "Reached expected number of succeeded pods" },
+];
+
+/** A pod of the Job (labels job-name and batch.kubernetes.io/job-name, as the API server sets them). */
+export function simJobPod(job: string, namespace: string, pod: string, status: object, opts: { node?: string; image?: string } = {}): object {
+    return {
+        apiVersion: "v1", kind: "Pod",
+        metadata: { name: pod, namespace, labels: { "job-name": job, "batch.kubernetes.io/job-name": job, "controller-uid": "3f2b", "batch.kubernetes.io/controller-uid": "3f2b" } },
+        spec: { ...(opts.node ? { nodeName: opts.node } : {}), restartPolicy: "Never", containers: [{ name: "nvidia-smi", image: opts.image ?? "nvidia/cuda:12.5.0-base-ubuntu22.04" }] },
+        status,
+    };
+}
+
+/** An event about an object (what `kubectl get events --field-selector involvedObject.name=…` lists). */
+export function simEvent(namespace: string, kind: string, name: string, type: string, reason: string, message: string): object {
+    return {
+        apiVersion: "v1", kind: "Event",
+        metadata: { name: `${name}.${reason.toLowerCase()}`, namespace },
+        involvedObject: { kind, name, namespace }, type, reason, message, count: 1,
+    };
+}

@@ -1,0 +1,247 @@
+#!/usr/bin/env bash
+# Device plugin, mode "addon": makes sure minikube's nvidia-device-plugin addon is enabled for the
+# profile (with --gpus all/nvidia minikube enables it itself; then it is left alone), then waits until
+# EVERY node advertises status.allocatable["nvidia.com/gpu"] >= 1. A Running plugin pod proves nothing:
+# the addon runs the plugin with FAIL_ON_INIT_ERROR=false, so without a usable driver it stays Running
+# with zero GPUs. On timeout the error shows the plugin pod's state, its last log lines and events, and
+# the likely causes with their fixes, all within the deadline.
+#
+# Inputs (environment): GM_PROFILE; GM_KUBECONFIG (kubeconfig text, secret); GM_TIMEOUT_SECONDS;
+#   GM_POLL_SECONDS (optional, default 2, at most 2; fractions allowed);
+#   GM_PROC_DIR (optional, default /proc: where the host's sysctl values and kernel version are read).
+# Output (last stdout line):
+#   {"stage":"device-plugin","mode":"addon","enabledByUs":true|false,"gpuAllocatable":{"<node>":<int>,…}}
+set -euo pipefail
+# shellcheck source=SCRIPTDIR/lib/common.sh
+source "$(dirname "$0")/lib/common.sh"
+GM_STAGE="device-plugin"
+
+ADDON="nvidia-device-plugin"
+PLUGIN_NAMESPACE="kube-system"
+# The addon's DaemonSet (deploy/addons/nvidia-device-plugin in minikube) labels its pods so.
+PLUGIN_SELECTOR="name=nvidia-device-plugin-ds"
+
+require_env GM_PROFILE
+require_match GM_PROFILE '^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$' \
+    "1-40 lowercase letters, digits and '-', starting and ending with a letter or digit"
+# Where our per-profile notes live (default ~/.gpu-minikube); overridable for tests.
+if [ -n "${GM_STATE_DIR:-}" ]; then require_path GM_STATE_DIR; fi
+require_uint GM_TIMEOUT_SECONDS 1 86400
+GM_POLL_SECONDS="${GM_POLL_SECONDS:-2}"
+require_match GM_POLL_SECONDS '^(0?\.[0-9]{1,3}|[12](\.0{1,3})?|1\.[0-9]{1,3})$' "a number of seconds above 0 and at most 2 (e.g. 2 or 0.5)"
+if [[ $GM_POLL_SECONDS =~ ^0?\.0+$ ]]; then
+    fail "input GM_POLL_SECONDS is invalid" "GM_POLL_SECONDS=${GM_POLL_SECONDS}" "set GM_POLL_SECONDS to a number of seconds above 0 and at most 2"
+fi
+GM_PROC_DIR="${GM_PROC_DIR:-/proc}"
+require_path GM_PROC_DIR
+profile="$GM_PROFILE"
+timeout_s=$((10#$GM_TIMEOUT_SECONDS))
+start_s=$(date +%s)
+deadline=$((start_s + timeout_s))
+# Polling stops early enough to leave time for the diagnostics.
+reserve=$((timeout_s / 5))
+if [ "$reserve" -gt 10 ]; then reserve=10; fi
+if [ "$reserve" -lt 1 ] && [ "$timeout_s" -ge 2 ]; then reserve=1; fi
+poll_deadline=$((deadline - reserve))
+
+private_tmpdir
+kubeconfig_from_env
+
+# budget SECONDS — SECONDS, or less when the deadline is nearer (at least 1).
+budget() {
+    local left=$((deadline - $(date +%s)))
+    if [ "$left" -lt 1 ]; then left=1; fi
+    if [ "$1" -lt "$left" ]; then printf '%d' "$1"; else printf '%d' "$left"; fi
+}
+
+# kube ARGS... — kubectl on this cluster only (never the ambient context), bounded in time.
+kube() {
+    local b
+    b=$(budget 10)
+    with_deadline "$b" kubectl --kubeconfig "$GM_KUBECONFIG_FILE" --request-timeout="${b}s" "$@"
+}
+
+for tool in minikube kubectl; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        fail "${tool} is not installed" "no ${tool} on PATH" \
+            "install it (kubectl: https://kubernetes.io/docs/tasks/tools/install-kubectl-linux/ or 'sudo snap install kubectl --classic'), then run 'pulumi up' again"
+    fi
+done
+if [ ! -f "$(minikube_profile_config "$profile")" ]; then
+    fail "minikube profile '${profile}' does not exist" "no $(minikube_profile_config "$profile")" \
+        "run 'pulumi up' again: the cluster stage creates it"
+fi
+
+# --- the addon ----------------------------------------------------------------------------------
+state_dir=$(gm_profile_state_dir "$profile")
+marker="$state_dir/device-plugin-enabled-by-us"
+rc=0
+addons_json=$(with_deadline "$(budget 60)" minikube addons list -p "$profile" -o json 2>"$GM_TMP/addons.err") || rc=$?
+addons_json=$(printf '%s' "$addons_json" | tr -d '[:space:]')
+if [ "$rc" -ne 0 ]; then
+    fail "could not list the addons of profile '${profile}'" "'minikube addons list -p ${profile} -o json' exited ${rc}: $(first_line "$(cat "$GM_TMP/addons.err")")" \
+        "check 'minikube status -p ${profile}'"
+fi
+# {"<addon>":{"Profile":"<profile>","Status":"enabled|disabled"},…} (cmd/minikube/cmd/config/addons_list.go)
+entry=$(printf '%s' "$addons_json" | grep -o "\"${ADDON}\":{[^}]*}" || true)
+if [ -z "$entry" ]; then
+    fail "this minikube has no '${ADDON}' addon" "'minikube addons list' does not list it" \
+        "upgrade minikube to v1.32 or newer (https://minikube.sigs.k8s.io/docs/start/)"
+fi
+if [[ $(printf '%s' "$addons_json" | grep -o '"nvidia-gpu-device-plugin":{[^}]*}' || true) == *'"Status":"enabled"'* ]]; then
+    log "WARNING: the deprecated nvidia-gpu-device-plugin addon (KVM only) is enabled too; 'minikube addons disable nvidia-gpu-device-plugin -p ${profile}' removes it"
+fi
+if [[ $entry == *'"Status":"enabled"'* ]]; then
+    if [ -f "$marker" ]; then
+        enabled_by_us=true
+        log "addon ${ADDON} is enabled (by an earlier run of this step)"
+    else
+        enabled_by_us=false
+        log "addon ${ADDON} is already enabled (by minikube --gpus or by hand): leaving it as it is"
+    fi
+else
+    log "enabling addon ${ADDON} (minikube addons enable ${ADDON} -p ${profile})"
+    rc=0
+    with_deadline "$(budget 120)" minikube addons enable "$ADDON" -p "$profile" >&2 || rc=$?
+    if [ "$rc" -ne 0 ]; then
+        fail "could not enable the ${ADDON} addon" "'minikube addons enable ${ADDON} -p ${profile}' exited ${rc}" \
+            "read minikube's message above; check 'minikube status -p ${profile}'"
+    fi
+    mkdir -p "$state_dir"
+    : >"$marker"
+    enabled_by_us=true
+fi
+
+# --- wait for allocatable GPUs ------------------------------------------------------------------
+# One line per node: name, allocatable and capacity of nvidia.com/gpu (empty when not advertised).
+NODES_JSONPATH='{range .items[*]}{.metadata.name}{"\t"}{.status.allocatable.nvidia\.com/gpu}{"\t"}{.status.capacity.nvidia\.com/gpu}{"\n"}{end}'
+poll=0
+success=false
+nodes_seen=""
+last_error=""
+while true; do
+    poll=$((poll + 1))
+    rc=0
+    nodes=$(kube get nodes -o jsonpath="$NODES_JSONPATH" 2>"$GM_TMP/kubectl.err") || rc=$?
+    if [ "$rc" -ne 0 ]; then
+        last_error=$(first_line "$(cat "$GM_TMP/kubectl.err")")
+        progress="the API server did not answer (${last_error:-kubectl exit ${rc}})"
+    else
+        nodes_seen="$nodes"
+        ready=0
+        total=0
+        progress=""
+        while IFS=$'\037' read -r node alloc _; do
+            [ -n "$node" ] || continue
+            total=$((total + 1))
+            if [[ $alloc =~ ^[0-9]+$ ]] && [ "$alloc" -ge 1 ]; then ready=$((ready + 1)); fi
+            progress+="${progress:+, }${node}: ${alloc:-0} allocatable"
+        done <<<"$(printf '%s' "$nodes" | tr '\t' '\037')"
+        if [ "$total" -gt 0 ] && [ "$ready" -eq "$total" ]; then
+            success=true
+            break
+        fi
+        if [ "$total" -eq 0 ]; then progress="no nodes yet"; fi
+    fi
+    elapsed=$(($(date +%s) - start_s))
+    log "poll ${poll} (${elapsed}s of ${timeout_s}s): waiting for nvidia.com/gpu in every node's allocatable: ${progress}"
+    if [ "$(date +%s)" -ge "$poll_deadline" ]; then
+        break
+    fi
+    sleep "$GM_POLL_SECONDS"
+done
+
+# gpu_map — the nodes' allocatable GPUs as a JSON object.
+gpu_map() {
+    local out="" node alloc
+    while IFS=$'\037' read -r node alloc _; do
+        [ -n "$node" ] || continue
+        [[ $alloc =~ ^[0-9]+$ ]] || alloc=0
+        out+="${out:+,}$(json_str "$node"):$((10#$alloc))"
+    done <<<"$(printf '%s' "$nodes_seen" | tr '\t' '\037')"
+    printf '{%s}' "$out"
+}
+
+if [ "$success" = true ]; then
+    log "every node advertises nvidia.com/gpu: ${progress}"
+    printf '{"stage":"device-plugin","mode":"addon","enabledByUs":%s,"gpuAllocatable":%s}\n' "$enabled_by_us" "$(gpu_map)"
+    exit 0
+fi
+
+# --- diagnostics (bounded by what is left of the deadline) ----------------------------------------
+log "no GPU advertised after ${poll} polls; collecting diagnostics"
+pods=$(kube -n "$PLUGIN_NAMESPACE" get pods -l "$PLUGIN_SELECTOR" -o jsonpath='{range .items[*]}{.metadata.name}{"\t"}{.spec.nodeName}{"\t"}{.status.phase}{"\t"}{range .status.containerStatuses[*]}{.state.waiting.reason}{.state.terminated.reason}{" restarts="}{.restartCount}{end}{"\n"}{end}' 2>&1) || pods="(could not list the plugin pods: $(first_line "$pods"))"
+first_pod=$(printf '%s\n' "$pods" | awk -F'\t' 'NF >= 3 { print $1; exit }')
+plugin_log=""
+events=""
+if [ -n "$first_pod" ]; then
+    plugin_log=$(kube -n "$PLUGIN_NAMESPACE" logs "$first_pod" --tail=20 2>&1) || true
+    events=$(kube -n "$PLUGIN_NAMESPACE" get events --field-selector "involvedObject.name=${first_pod}" 2>&1) || true
+fi
+bpf=$(cat "$GM_PROC_DIR/sys/net/core/bpf_jit_harden" 2>/dev/null || true)
+wsl=false
+if grep -qi microsoft "$GM_PROC_DIR/version" 2>/dev/null; then wsl=true; fi
+
+causes=()
+evidence="$plugin_log
+$events"
+if [ -z "$first_pod" ]; then
+    causes+=("no plugin pod exists: the ${ADDON} addon's DaemonSet did not schedule one. Fix: check 'minikube addons list -p ${profile}' and 'kubectl -n ${PLUGIN_NAMESPACE} get daemonset nvidia-device-plugin-daemonset'; 'minikube addons disable ${ADDON} -p ${profile}' then 'pulumi up' re-deploys it")
+fi
+# The NVIDIA hook's BPF failure (net.core.bpf_jit_harden != 0) is named by its exact message.
+bpf_seen=false
+if printf '%s' "$evidence" | grep -iE 'last insn is not an exit or jmp' >/dev/null; then
+    bpf_seen=true
+    causes+=("the NVIDIA container hook failed on BPF ('last insn is not an exit or jmp'): net.core.bpf_jit_harden is not 0 on this host. Fix: 'sudo sysctl -w net.core.bpf_jit_harden=0' (persist it in /etc/sysctl.d/), then 'minikube delete -p ${profile}' and 'pulumi up'")
+fi
+toolkit_cause="the toolkit was configured after the cluster was created, or the profile was created without --gpus. Fix: 'minikube delete -p ${profile}' then 'pulumi up' (or set gpu-minikube:minikube.recreateIfIncompatible true)"
+if printf '%s' "$evidence" | grep -iE 'NVML|libnvidia-ml|Incompatible strategy|did you (set|configure)|No devices found' >/dev/null; then
+    toolkit_cause=""
+    causes+=("the plugin sees no NVIDIA driver inside the node: the cluster was most likely created before the NVIDIA Container Toolkit was configured for Docker (minikube never re-checks the host). Fix: recreate the profile: 'minikube delete -p ${profile}' then 'pulumi up' (or set gpu-minikube:minikube.recreateIfIncompatible true)")
+fi
+if [ "$bpf_seen" = false ] && [[ $bpf =~ ^[0-9]+$ ]] && [ "$bpf" -ne 0 ]; then
+    causes+=("this host has net.core.bpf_jit_harden=${bpf}; minikube's GPU guide requires 0 (else nvidia-container-cli fails with 'last insn is not an exit or jmp'). Fix: 'sudo sysctl -w net.core.bpf_jit_harden=0', then 'minikube delete -p ${profile}' and 'pulumi up'")
+fi
+if printf '%s' "$pods" | grep -E 'ErrImagePull|ImagePullBackOff' >/dev/null; then
+    causes+=("the plugin image cannot be pulled into the node. Fix: check the host's network access to nvcr.io, then 'pulumi up' again")
+fi
+if [ "$wsl" = true ]; then
+    causes+=("WSL2: the NVIDIA driver is installed on Windows only (never a Linux driver inside WSL), 'nvidia-smi' must work inside WSL (it lives in /usr/lib/wsl/lib); with Docker Desktop the nvidia runtime goes into Docker Engine settings; device plugin v0.19.1+ reports one GPU whatever the count")
+fi
+if [ -n "$toolkit_cause" ]; then causes+=("$toolkit_cause"); fi
+causes+=("a slow first start: the plugin image was still being pulled. Fix: raise gpu-minikube:devicePlugin.timeoutSeconds and run 'pulumi up' again")
+
+# "<pod> on <node>: <phase> (<reason>) restarts=<n>" per pod, ";"-separated.
+pod_state=$(printf '%s\n' "$pods" | awk -F'\t' 'NF >= 3 {
+    detail = $4; sub(/^ +/, "", detail)
+    printf "%s%s on %s: %s%s", sep, $1, ($2 == "" ? "no node" : $2), $3, (detail == "" ? "" : ", " detail); sep = "; " }')
+if [ -z "$first_pod" ] && [ -n "$(printf '%s' "$pods" | tr -d '[:space:]')" ]; then pod_state=$(first_line "$pods"); fi
+{
+    printf '[%s] diagnostics:\n' "$GM_STAGE"
+    printf '  nodes (name, allocatable, capacity of nvidia.com/gpu):\n'
+    if [ -n "$nodes_seen" ]; then
+        printf '%s\n' "$nodes_seen" | awk -F'\t' '$1 != "" { printf "  | %s: allocatable %s, capacity %s\n", $1, ($2 == "" ? "none" : $2), ($3 == "" ? "none" : $3) }'
+    else
+        printf '  | (none seen%s)\n' "${last_error:+: ${last_error}}"
+    fi
+    printf '  plugin pods (-n %s -l %s):\n' "$PLUGIN_NAMESPACE" "$PLUGIN_SELECTOR"
+    if [ -n "$pod_state" ]; then printf '%s\n' "$pod_state" | tr ';' '\n' | sed 's/^ *//; s/^/  | /'; else printf '  | (none)\n'; fi
+    if [ -n "$first_pod" ]; then
+        printf '  last log lines of %s:\n' "$first_pod"
+        if [ -n "$plugin_log" ]; then tail_lines 20 "$plugin_log"; else printf '  | (empty)\n'; fi
+        printf '  events of %s:\n' "$first_pod"
+        if [ -n "$events" ]; then tail_lines 10 "$events"; else printf '  | (none)\n'; fi
+    fi
+    printf '  host: net.core.bpf_jit_harden=%s, WSL2=%s\n' "${bpf:-unknown}" "$wsl"
+    printf '  likely causes, most likely first:\n'
+    i=0
+    for cause in "${causes[@]}"; do
+        i=$((i + 1))
+        printf '    %d. %s\n' "$i" "$cause"
+    done
+} >&2
+
+found_nodes=$(printf '%s\n' "$nodes_seen" | awk -F'\t' 'NF >= 1 && $1 != "" { printf "%s%s allocatable %s", sep, $1, ($2 == "" ? "none" : $2); sep = ", " }')
+fail "no node advertised nvidia.com/gpu within ${timeout_s}s" \
+    "${found_nodes:-no nodes seen${last_error:+ (${last_error})}}; plugin pod: ${pod_state:-none}; most likely: ${causes[0]%%. Fix: *}" \
+    "${causes[0]#*. Fix: } (every likely cause, the plugin's log and events are listed above)"

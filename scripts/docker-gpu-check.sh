@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Host prep, step 4: proves Docker itself can run a GPU container, the way minikube's docker driver
+# will start its node (`--gpus all`), before any cluster exists:
+#   docker run --rm --name gpu-minikube-gpu-check-<pid> --gpus all --network=none <image> sh -c 'nvidia-smi && nvidia-smi --query-gpu=… --format=csv'
+# No `--runtime=nvidia`: with `--gpus all` Docker's own GPU driver adds the toolkit's prestart hook to
+# the default runtime, which is exactly what minikube relies on; the nvidia runtime entry in
+# daemon.json is checked by the previous step. `--network=none`: the check needs no network.
+# Read-only for the host (the container is removed); bounded by GM_TIMEOUT_SECONDS (pull included).
+#
+# Inputs (environment):
+#   GM_IMAGE            image with nvidia-smi reachable through the toolkit (e.g. nvidia/cuda:12.5.0-base-ubuntu22.04)
+#   GM_TIMEOUT_SECONDS  1..3600, deadline of the whole `docker run`
+#   GM_IMAGE_ID         optional, ignored (passed so that a new digest behind the same tag re-runs this step)
+# Summary (last stdout line): {"stage":"docker-gpu-check","exitCode":0,"image":"…","log":"<the container's whole stdout>"}
+set -euo pipefail
+GM_STAGE=docker-gpu-check
+# shellcheck source=SCRIPTDIR/lib/common.sh
+source "$(dirname "$0")/lib/common.sh"
+
+require_env GM_IMAGE
+IMAGE="${GM_IMAGE:-}"
+if ! [[ "$IMAGE" =~ ^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$ ]]; then
+    fail "input GM_IMAGE is not an image reference" "GM_IMAGE=$(printf '%q' "$IMAGE")" \
+        "use a reference like nvidia/cuda:12.5.0-base-ubuntu22.04 (letters, digits, . _ / : @ -)"
+fi
+require_uint GM_TIMEOUT_SECONDS 1 3600
+command -v docker >/dev/null 2>&1 || fail "Docker CLI not found" "no docker on PATH" "install Docker, then re-run"
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+QUERY='nvidia-smi && nvidia-smi --query-gpu=index,name,uuid,driver_version,memory.total,pci.bus_id --format=csv'
+log "docker run --rm --gpus all --network=none ${IMAGE} (deadline ${GM_TIMEOUT_SECONDS}s)"
+# A fixed name, so a container left behind by a timed-out run is found and removed.
+name="gpu-minikube-gpu-check-$$"
+rc=0
+with_deadline "$GM_TIMEOUT_SECONDS" docker run --rm --name "$name" --gpus all --network=none "$IMAGE" sh -c "$QUERY" \
+    >"$tmp/out" 2>"$tmp/err" || rc=$?
+if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+    with_deadline 20 docker rm -f "$name" >/dev/null 2>&1 || true
+fi
+out=$(cat "$tmp/out")
+err=$(cat "$tmp/err")
+
+if [ "$rc" -ne 0 ]; then
+    if [[ "$err" == *'could not select device driver'* ]]; then
+        fail "Docker cannot give containers a GPU: the NVIDIA Container Toolkit is missing or Docker was not restarted after it was installed" \
+            "$(first_line "$err")" \
+            "set installToolkit and configureDocker to true, or run 'sudo nvidia-ctk runtime configure --runtime=docker' and restart Docker ('sudo systemctl restart docker'); note a minikube cluster created before must be recreated"
+    fi
+    if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+        fail "the GPU check container did not finish" "no result after ${GM_TIMEOUT_SECONDS}s (image pull included)" \
+            "pull the image first ('docker pull ${IMAGE}') or raise the timeout; check 'docker ps' for a stuck container"
+    fi
+    log "the GPU check container failed (exit ${rc}); its last lines:"
+    tail_lines 10 "${out}"$'\n'"${err}" >&2
+    case "$err$out" in
+        *"No such image"* | *"pull access denied"* | *"manifest unknown"* | *"not found: manifest"*)
+            fix="check the image name ${IMAGE} and this host's access to its registry" ;;
+        *"mount error"*"last insn is not an exit or jmp"*)
+            fix="set net.core.bpf_jit_harden=0 ('sudo sysctl -w net.core.bpf_jit_harden=0') and re-run" ;;
+        *"nvidia-container-cli"*)
+            fix="the toolkit could not set up the GPU: check 'nvidia-smi' on the host and 'sudo nvidia-ctk --debug ...'; see the lines above" ;;
+        *)
+            fix="see the lines above; 'docker run --rm --gpus all ${IMAGE} nvidia-smi' reproduces it" ;;
+    esac
+    fail "the GPU check container failed" "exit ${rc}: $(sed '/^[[:space:]]*$/d' <<<"${err:-$out}" | tail -n 1)" "$fix"
+fi
+if ! grep -q 'Driver Version' <<<"$out"; then
+    log "the GPU check container's output:"
+    tail_lines 10 "$out" >&2
+    fail "the GPU check container ran but nvidia-smi showed no driver" "no 'Driver Version' line in its output" \
+        "check that ${IMAGE} is a CUDA image and that the toolkit injects the driver (nvidia-ctk, /etc/nvidia-container-runtime/config.toml)"
+fi
+gpus=$(grep -c 'GPU-[0-9a-f]' <<<"$out" || true)
+log "the GPU check container saw ${gpus} GPU(s)"
+printf '{"stage":"docker-gpu-check","exitCode":0,"image":%s,"log":%s}\n' "$(json_str "$IMAGE")" "$(json_str "$out")"

@@ -1,0 +1,428 @@
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { afterEach, beforeEach, describe, it } from "node:test";
+import {
+    SimHost, minikubeHome, minikubeProfileState, minikubeStartBehaviour, summaryOf, useMinikubeSim, writeMinikubeProfile,
+} from "../harness/simHost";
+
+/**
+ * The cluster scripts (minikube-observe/start/delete/image-load) on the simulated host: the
+ * minikube stand-in keeps profiles as minikube does (config.json under ~/.minikube/profiles) and
+ * answers `status -o json`, `addons list -o json`, `update-context`, `image ls` in minikube's formats.
+ */
+
+const PROFILE = "gpu-minikube";
+
+/** The environment MinikubeCluster passes to minikube-start.sh (defaults of the config). */
+function startEnv(extra: Record<string, string> = {}): Record<string, string> {
+    return {
+        GM_PROFILE: PROFILE,
+        GM_DRIVER: "docker",
+        GM_GPUS: "all",
+        GM_CPUS: "4",
+        GM_MEMORY: "8g",
+        GM_KUBERNETES_VERSION: "stable",
+        GM_ADDONS: "ingress",
+        GM_START_TIMEOUT_SECONDS: "30",
+        GM_RECREATE_IF_INCOMPATIBLE: "false",
+        GM_START_TOKEN: "absent-1764416400-abcd1234",
+        ...extra,
+    };
+}
+
+function tokenFile(host: SimHost): string {
+    return path.join(host.home, ".gpu-minikube", "profiles", PROFILE, "start-token");
+}
+
+/** The YAML kubeconfig in a start summary, with every certificate embedded. */
+function assertSelfContainedKubeconfig(kubeconfig: unknown): void {
+    assert.equal(typeof kubeconfig, "string");
+    const kc = kubeconfig as string;
+    assert.match(kc, /^ {4}server: https:\/\/192\.168\.49\.2:8443$/m);
+    assert.match(kc, /^current-context: gpu-minikube$/m);
+    for (const [key, text] of [
+        ["certificate-authority-data", "SIMULATED-MINIKUBE-CA"],
+        ["client-certificate-data", "SIMULATED-CLIENT-CERT-gpu-minikube"],
+        ["client-key-data", "SIMULATED-CLIENT-KEY-gpu-minikube"],
+    ]) {
+        const m = kc.match(new RegExp(`^ +${key}: (\\S+)$`, "m"));
+        assert.ok(m, `${key} missing in\n${kc}`);
+        assert.ok(Buffer.from(m[1], "base64").toString("utf8").includes(text), `${key} does not embed ${text}`);
+    }
+    assert.doesNotMatch(kc, /certificate-authority:|client-certificate:|client-key:|\.minikube/, "no file paths may remain");
+}
+
+describe("minikube-start.sh", () => {
+    let host: SimHost;
+    beforeEach(() => {
+        host = SimHost.create({ standins: [] });
+        useMinikubeSim(host);
+    });
+    afterEach(() => host.cleanup());
+
+    it("creates an absent profile with GPUs, the docker driver and runtime, the configured resources and addons", async () => {
+        const run = await host.runScript("minikube-start.sh", startEnv());
+        assert.equal(run.code, 0, run.stderr);
+        const s = summaryOf(run);
+        assert.equal(s.stage, "cluster");
+        assert.equal(s.profile, PROFILE);
+        assert.equal(s.action, "created");
+        assert.equal(s.minikubeVersion, "v1.37.0");
+        assert.equal(s.kubernetesVersion, "v1.34.0");
+        assert.equal(s.apiServer, "https://192.168.49.2:8443");
+        assertSelfContainedKubeconfig(s.kubeconfig);
+        const starts = host.calls("minikube", "start");
+        assert.equal(starts.length, 1);
+        assert.deepEqual(starts[0].args, ["start", "-p", PROFILE, "--driver=docker", "--container-runtime=docker", "--gpus=all",
+            "--cpus=4", "--memory=8g", "--kubernetes-version=stable", "--interactive=false", "--addons=ingress"]);
+        // Progress is minikube's own output, streamed to stderr; stdout is the summary alone.
+        assert.match(run.stderr, /Creating docker container \(CPUs=4, Memory=8192MB\)/);
+        assert.equal(run.stdout.trim().split("\n").length, 1);
+        assert.equal(fs.readFileSync(tokenFile(host), "utf8").trim(), "absent-1764416400-abcd1234");
+        assert.deepEqual(minikubeProfileState(host)?.addons.sort(),
+            ["default-storageclass", "ingress", "nvidia-device-plugin", "storage-provisioner"]);
+        // The kubeconfig came from update-context on a private file, never the user's kubeconfig.
+        const updates = host.calls("minikube", "update-context");
+        assert.equal(updates.length, 1);
+        assert.ok(!host.journal().some((e) => e.args.includes("--all") || e.args.includes("--purge")));
+    });
+
+    it("passes every configured addon and a concrete Kubernetes version", async () => {
+        const run = await host.runScript("minikube-start.sh", startEnv({ GM_ADDONS: "ingress,metrics-server", GM_KUBERNETES_VERSION: "1.33.4", GM_MEMORY: "16384mb" }));
+        assert.equal(run.code, 0, run.stderr);
+        const args = host.calls("minikube", "start")[0].args;
+        assert.ok(args.includes("--addons=ingress") && args.includes("--addons=metrics-server"), args.join(" "));
+        assert.ok(args.includes("--kubernetes-version=v1.33.4") && args.includes("--memory=16384mb"), args.join(" "));
+        assert.equal(summaryOf(run).kubernetesVersion, "v1.33.4");
+    });
+
+    it("leaves a running profile with the same settings alone: zero `minikube start` calls", async () => {
+        writeMinikubeProfile(host, { memoryMb: 8192, cpus: 4 });
+        const run = await host.runScript("minikube-start.sh", startEnv({ GM_START_TOKEN: "running-token" }));
+        assert.equal(run.code, 0, run.stderr);
+        const s = summaryOf(run);
+        assert.equal(s.action, "unchanged");
+        assertSelfContainedKubeconfig(s.kubeconfig);
+        assert.equal(host.calls("minikube", "start").length, 0);
+        assert.equal(host.calls("minikube", "delete").length, 0);
+        assert.equal(host.calls("minikube", "addons", "enable").length, 0, "ingress is enabled already");
+        assert.equal(fs.readFileSync(tokenFile(host), "utf8").trim(), "running-token");
+
+        // Same inputs again: the same kubeconfig (no timestamps), still no start.
+        host.resetJournal();
+        const again = await host.runScript("minikube-start.sh", startEnv({ GM_START_TOKEN: "running-token" }));
+        assert.equal(again.code, 0, again.stderr);
+        assert.equal(summaryOf(again).kubeconfig, s.kubeconfig);
+        assert.equal(host.calls("minikube", "start").length, 0);
+    });
+
+    it("enables a configured addon that a running profile lacks, without restarting it", async () => {
+        writeMinikubeProfile(host, { addons: ["storage-provisioner", "nvidia-device-plugin"] });
+        const run = await host.runScript("minikube-start.sh", startEnv({ GM_ADDONS: "ingress" }));
+        assert.equal(run.code, 0, run.stderr);
+        assert.equal(summaryOf(run).action, "unchanged");
+        assert.equal(host.calls("minikube", "start").length, 0);
+        assert.deepEqual(host.calls("minikube", "addons", "enable").map((e) => e.args), [["addons", "enable", "ingress", "-p", PROFILE]]);
+    });
+
+    for (const status of ["Stopped", "Nonexistent"] as const) {
+        it(`starts a ${status === "Stopped" ? "stopped profile" : "profile whose node container is gone"} with the same flags`, async () => {
+            writeMinikubeProfile(host, { status });
+            const run = await host.runScript("minikube-start.sh", startEnv());
+            assert.equal(run.code, 0, run.stderr);
+            assert.equal(summaryOf(run).action, "started");
+            const starts = host.calls("minikube", "start");
+            assert.equal(starts.length, 1);
+            assert.ok(starts[0].args.includes("--gpus=all") && starts[0].args.includes("-p"), starts[0].args.join(" "));
+            assert.equal(host.calls("minikube", "delete").length, 0);
+            assert.equal(minikubeProfileState(host)?.status, "Running");
+            assert.match(run.stderr, /Restarting existing docker container/);
+        });
+    }
+
+    it("fails a start that fails, with minikube's reason and last lines and the fix; records no token", async () => {
+        minikubeStartBehaviour(host, { failExitCode: 60 });
+        const run = await host.runScript("minikube-start.sh", startEnv());
+        assert.equal(run.code, 1);
+        assert.equal(run.stdout, "");
+        assert.match(run.stderr, /\[cluster\] ERROR: minikube start failed \(exit 60\) \(found: Exiting due to PROVIDER_DOCKER_NOT_RUNNING/);
+        assert.match(run.stderr, / {2}\| .*Pulling base image/, "the last lines of minikube's output are quoted");
+        assert.match(run.stderr, /Fix: .*docker info/);
+        assert.ok(!fs.existsSync(tokenFile(host)));
+    });
+
+    it("fails a start that exceeds its deadline, within the deadline, quoting minikube's last lines", async () => {
+        minikubeStartBehaviour(host, { hangSeconds: 30 });
+        const run = await host.runScript("minikube-start.sh", startEnv({ GM_START_TIMEOUT_SECONDS: "2" }), 20_000);
+        assert.equal(run.code, 1);
+        assert.ok(run.durationMs < 4_500, `took ${run.durationMs} ms for a 2 s deadline`);
+        assert.match(run.stderr, /ERROR: minikube start did not finish within the 2s deadline/);
+        assert.match(run.stderr, / {2}\| .*Starting "gpu-minikube" primary control-plane node/);
+        assert.match(run.stderr, /startTimeoutSeconds/);
+        assert.ok(!fs.existsSync(tokenFile(host)));
+    });
+
+    describe("a profile that cannot take the configured settings in place", () => {
+        const cases: Array<{ name: string; profile: Parameters<typeof writeMinikubeProfile>[1]; env?: Record<string, string>; found: RegExp }> = [
+            { name: "created without GPUs (minikube < v1.32 config)", profile: { gpus: null }, found: /created without GPU support/ },
+            { name: "created without GPUs (empty GPUs)", profile: { gpus: "" }, found: /created without GPU support/ },
+            { name: "other memory (units understood: 4096 MB vs 8g)", profile: { memoryMb: 4096 }, found: /memory: the profile has 4096 MB, the configuration wants 8192 MB \(8g\)/ },
+            { name: "other cpus", profile: { cpus: 2 }, found: /cpus: the profile has 2, the configuration wants 4/ },
+            { name: "other Kubernetes version", profile: { kubernetesVersion: "v1.33.1" }, env: { GM_KUBERNETES_VERSION: "v1.34.0" }, found: /kubernetes version: the profile has v1\.33\.1, the configuration wants v1\.34\.0/ },
+            { name: "other container runtime", profile: { containerRuntime: "containerd" }, found: /container runtime: the profile has 'containerd'/ },
+        ];
+        for (const c of cases) {
+            it(`${c.name}: error naming the difference and the commands`, async () => {
+                writeMinikubeProfile(host, c.profile);
+                const run = await host.runScript("minikube-start.sh", startEnv(c.env));
+                assert.equal(run.code, 1, run.stderr);
+                assert.match(run.stderr, c.found);
+                assert.match(run.stderr, /minikube delete -p gpu-minikube/);
+                assert.match(run.stderr, /gpu-minikube:minikube\.recreateIfIncompatible/);
+                assert.equal(host.calls("minikube", "start").length, 0);
+                assert.equal(host.calls("minikube", "delete").length, 0);
+            });
+        }
+
+        it("the same memory in other units, max, and --gpus nvidia for all are compatible", async () => {
+            writeMinikubeProfile(host, { memoryMb: 8192, gpus: "all" });
+            const variants: Array<Record<string, string>> = [{ GM_MEMORY: "8192" }, { GM_MEMORY: "8GB", GM_GPUS: "nvidia" }, { GM_MEMORY: "max" }];
+            for (const extra of variants) {
+                const run = await host.runScript("minikube-start.sh", startEnv(extra));
+                assert.equal(run.code, 0, `${JSON.stringify(extra)}: ${run.stderr}`);
+                assert.equal(summaryOf(run).action, "unchanged");
+            }
+            // "stable" is not compared with the profile's concrete version.
+            assert.equal(host.calls("minikube", "start").length, 0);
+        });
+
+        it("with recreateIfIncompatible=true: says so loudly, deletes only this profile, creates it again", async () => {
+            writeMinikubeProfile(host, { gpus: null, memoryMb: 4096 });
+            const run = await host.runScript("minikube-start.sh", startEnv({ GM_RECREATE_IF_INCOMPATIBLE: "true" }));
+            assert.equal(run.code, 0, run.stderr);
+            assert.equal(summaryOf(run).action, "recreated");
+            assert.match(run.stderr, /RECREATING minikube profile 'gpu-minikube': created without GPU support.*memory/);
+            const mk = host.journal().filter((e) => e.cmd === "minikube").map((e) => e.args[0]);
+            assert.ok(mk.indexOf("delete") >= 0 && mk.indexOf("delete") < mk.indexOf("start"), mk.join(","));
+            assert.deepEqual(host.calls("minikube", "delete")[0].args, ["delete", "-p", PROFILE]);
+            const config = JSON.parse(fs.readFileSync(path.join(minikubeHome(host), "profiles", PROFILE, "config.json"), "utf8"));
+            assert.equal(config.GPUs, "all");
+            assert.equal(config.Memory, 8192);
+        });
+    });
+
+    it("embeds certificate data that minikube already wrote inline (embed-certs)", async () => {
+        writeMinikubeProfile(host);
+        fs.writeFileSync(path.join(host.state, "minikube", "kubeconfig-embedded"), "");
+        const run = await host.runScript("minikube-start.sh", startEnv());
+        assert.equal(run.code, 0, run.stderr);
+        assertSelfContainedKubeconfig(summaryOf(run).kubeconfig);
+    });
+
+    it("refuses minikube older than v1.32 (no --gpus) with the upgrade command", async () => {
+        useMinikubeSim(host, "v1.31.2");
+        const run = await host.runScript("minikube-start.sh", startEnv());
+        assert.equal(run.code, 1);
+        assert.match(run.stderr, /minikube v1\.31\.2 is too old for GPUs.*Fix: upgrade minikube/);
+        assert.equal(host.calls("minikube", "start").length, 0);
+    });
+
+    it("fails clearly when minikube is not installed", async () => {
+        host.removeStandin("minikube");
+        const run = await host.runScript("minikube-start.sh", startEnv());
+        assert.equal(run.code, 1);
+        assert.match(run.stderr, /\[cluster\] ERROR: minikube is not installed .*Fix: install it/);
+    });
+
+    describe("rejects hostile or malformed inputs before any command runs", () => {
+        const bad: Array<[string, string]> = [
+            ["GM_PROFILE", "x; rm -rf /"],
+            ["GM_PROFILE", "$(touch /tmp/pwned)"],
+            ["GM_PROFILE", "Upper"],
+            ["GM_DRIVER", "kvm2"],
+            ["GM_GPUS", "all --force"],
+            ["GM_CPUS", "4 --extra-config=x"],
+            ["GM_MEMORY", "8g;reboot"],
+            ["GM_KUBERNETES_VERSION", "v1.34.0\n--addons=evil"],
+            ["GM_ADDONS", "ingress,--purge"],
+            ["GM_START_TIMEOUT_SECONDS", "-1"],
+            ["GM_RECREATE_IF_INCOMPATIBLE", "yes please"],
+            ["GM_START_TOKEN", "a b"],
+        ];
+        for (const [key, value] of bad) {
+            it(`${key}=${JSON.stringify(value)}`, async () => {
+                const run = await host.runScript("minikube-start.sh", startEnv({ [key]: value }));
+                assert.equal(run.code, 1);
+                assert.match(run.stderr, new RegExp(`\\[cluster\\] ERROR: input ${key} `));
+                assert.deepEqual(host.journal(), [], "no stand-in may be called");
+            });
+        }
+    });
+});
+
+describe("minikube-observe.sh", () => {
+    let host: SimHost;
+    beforeEach(() => {
+        host = SimHost.create({ standins: [] });
+        useMinikubeSim(host);
+    });
+    afterEach(() => host.cleanup());
+
+    const observe = async () => {
+        const run = await host.runScript("minikube-observe.sh", { GM_PROFILE: PROFILE });
+        assert.equal(run.code, 0, run.stderr);
+        return summaryOf(run) as { state: string; token: string };
+    };
+
+    it("running with a token file: the same token every time (start does not re-run)", async () => {
+        writeMinikubeProfile(host);
+        fs.mkdirSync(path.dirname(tokenFile(host)), { recursive: true });
+        fs.writeFileSync(tokenFile(host), "absent-1764416400-abcd1234\n");
+        const a = await observe();
+        const b = await observe();
+        assert.deepEqual(a, { state: "Running", token: "absent-1764416400-abcd1234" });
+        assert.deepEqual(b, a);
+        assert.ok(host.calls("minikube", "status", "-o", "json").length >= 1);
+    });
+
+    it("running without a token file (cluster made outside Pulumi): a fresh token", async () => {
+        writeMinikubeProfile(host);
+        const a = await observe();
+        assert.equal(a.state, "Running");
+        assert.match(a.token, /^running-\d+-[0-9a-f]+$/);
+    });
+
+    it("stopped: a fresh token each time, even with a token file", async () => {
+        writeMinikubeProfile(host, { status: "Stopped" });
+        fs.mkdirSync(path.dirname(tokenFile(host)), { recursive: true });
+        fs.writeFileSync(tokenFile(host), "old-token\n");
+        const a = await observe();
+        const b = await observe();
+        assert.equal(a.state, "Stopped");
+        assert.match(a.token, /^stopped-\d+-[0-9a-f]+$/);
+        assert.notEqual(a.token, b.token);
+    });
+
+    it("paused or node container gone: Stopped", async () => {
+        for (const status of ["Paused", "Nonexistent"] as const) {
+            writeMinikubeProfile(host, { status });
+            assert.equal((await observe()).state, "Stopped", status);
+        }
+    });
+
+    it("absent profile: Absent, without asking minikube", async () => {
+        const a = await observe();
+        assert.equal(a.state, "Absent");
+        assert.match(a.token, /^absent-\d+-/);
+        assert.equal(host.calls("minikube").length, 0);
+    });
+
+    it("no minikube: NoMinikube", async () => {
+        host.removeStandin("minikube");
+        assert.equal((await observe()).state, "NoMinikube");
+    });
+
+    it("minikube status failing: Unknown, never a failure", async () => {
+        writeMinikubeProfile(host);
+        host.fault("minikube", { match: "status", exitCode: 1, stderr: "E1129 unexpected error" });
+        assert.equal((await observe()).state, "Unknown");
+    });
+
+    it("rejects a hostile profile before any command", async () => {
+        const run = await host.runScript("minikube-observe.sh", { GM_PROFILE: "x; rm -rf /" });
+        assert.equal(run.code, 1);
+        assert.match(run.stderr, /\[cluster-observe\] ERROR: input GM_PROFILE is invalid/);
+        assert.deepEqual(host.journal(), []);
+    });
+});
+
+describe("minikube-delete.sh", () => {
+    let host: SimHost;
+    beforeEach(() => {
+        host = SimHost.create({ standins: [] });
+        useMinikubeSim(host);
+    });
+    afterEach(() => host.cleanup());
+
+    it("deletes only our profile (never --all/--purge) and our notes; other profiles stay", async () => {
+        writeMinikubeProfile(host);
+        writeMinikubeProfile(host, { name: "other" });
+        fs.mkdirSync(path.dirname(tokenFile(host)), { recursive: true });
+        fs.writeFileSync(tokenFile(host), "t\n");
+        const run = await host.runScript("minikube-delete.sh", { GM_PROFILE: PROFILE });
+        assert.equal(run.code, 0, run.stderr);
+        assert.deepEqual(summaryOf(run), { stage: "cluster-delete", deleted: true });
+        assert.deepEqual(host.calls("minikube", "delete").map((e) => e.args), [["delete", "-p", PROFILE]]);
+        assert.equal(minikubeProfileState(host), undefined);
+        assert.ok(minikubeProfileState(host, "other"), "the user's other profile is untouched");
+        assert.ok(!fs.existsSync(path.dirname(tokenFile(host))));
+    });
+
+    it("absent profile: a no-op", async () => {
+        const run = await host.runScript("minikube-delete.sh", { GM_PROFILE: PROFILE });
+        assert.equal(run.code, 0, run.stderr);
+        assert.deepEqual(summaryOf(run), { stage: "cluster-delete", deleted: false });
+        assert.equal(host.calls("minikube", "delete").length, 0);
+    });
+
+    it("a failing delete fails destroy with the command to run by hand", async () => {
+        writeMinikubeProfile(host);
+        host.fault("minikube", { match: "delete", exitCode: 80, stderr: "❌  Exiting due to GUEST_DELETE: docker not running" });
+        const run = await host.runScript("minikube-delete.sh", { GM_PROFILE: PROFILE });
+        assert.equal(run.code, 1);
+        assert.match(run.stderr, /ERROR: minikube delete -p gpu-minikube failed \(exit 80\).*Fix: .*minikube delete -p gpu-minikube/);
+    });
+
+    it("rejects a hostile profile before any command", async () => {
+        const run = await host.runScript("minikube-delete.sh", { GM_PROFILE: "x; rm -rf /" });
+        assert.equal(run.code, 1);
+        assert.deepEqual(host.journal(), []);
+    });
+});
+
+describe("minikube-image-load.sh", () => {
+    let host: SimHost;
+    beforeEach(() => {
+        host = SimHost.create({ standins: [] });
+        useMinikubeSim(host);
+    });
+    afterEach(() => host.cleanup());
+
+    const IMAGE = "nvidia/cuda:12.5.0-base-ubuntu22.04";
+
+    it("loads an image the node lacks, then skips it (listed as docker.io/…)", async () => {
+        writeMinikubeProfile(host, { images: ["registry.k8s.io/pause:3.10.1"] });
+        const first = await host.runScript("minikube-image-load.sh", { GM_PROFILE: PROFILE, GM_IMAGE: IMAGE });
+        assert.equal(first.code, 0, first.stderr);
+        assert.deepEqual(summaryOf(first), { stage: "image-load", image: IMAGE, loaded: true });
+        assert.deepEqual(host.calls("minikube", "image", "load").map((e) => e.args), [["-p", PROFILE, "image", "load", IMAGE]]);
+        host.resetJournal();
+        const second = await host.runScript("minikube-image-load.sh", { GM_PROFILE: PROFILE, GM_IMAGE: IMAGE });
+        assert.equal(second.code, 0, second.stderr);
+        assert.equal(summaryOf(second).loaded, false);
+        assert.equal(host.calls("minikube", "image", "load").length, 0);
+    });
+
+    it("recognises Docker Hub library images (busybox → docker.io/library/busybox:latest)", async () => {
+        writeMinikubeProfile(host, { images: ["docker.io/library/busybox:latest"] });
+        const run = await host.runScript("minikube-image-load.sh", { GM_PROFILE: PROFILE, GM_IMAGE: "busybox" });
+        assert.equal(run.code, 0, run.stderr);
+        assert.equal(summaryOf(run).loaded, false);
+    });
+
+    it("a failing load fails with the checks to make", async () => {
+        writeMinikubeProfile(host);
+        fs.writeFileSync(path.join(host.state, "minikube", "image-load-fail"), "80\n");
+        const run = await host.runScript("minikube-image-load.sh", { GM_PROFILE: PROFILE, GM_IMAGE: IMAGE });
+        assert.equal(run.code, 1);
+        assert.match(run.stderr, /ERROR: could not load nvidia\/cuda:12\.5\.0-base-ubuntu22\.04 .*docker image inspect/);
+    });
+
+    it("rejects a hostile image reference before any command", async () => {
+        const run = await host.runScript("minikube-image-load.sh", { GM_PROFILE: PROFILE, GM_IMAGE: "nvidia/cuda;reboot" });
+        assert.equal(run.code, 1);
+        assert.match(run.stderr, /input GM_IMAGE is invalid/);
+        assert.deepEqual(host.journal(), []);
+    });
+});

@@ -1,0 +1,487 @@
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { afterEach, describe, it } from "node:test";
+import { parseNvidiaSmi } from "../../components/nvidiaSmi";
+import { HostPrepHost, HostPrepHostOptions } from "../harness/hostPrepHost";
+import { ScriptRun, summaryOf } from "../harness/simHost";
+
+/**
+ * Host-prep scripts on the simulated host with the STUB Docker daemon (no dockerd needed, runs
+ * everywhere): preflight, toolkit install, and the Docker-runtime/GPU-check paths that need no real
+ * daemon. The same flows against a real private dockerd and the real nvidia-ctk are in
+ * hostPrep.docker.test.ts.
+ */
+
+const IMAGE = "nvidia/cuda:12.5.0-base-ubuntu22.04";
+const INPUTS = {
+    GM_MINIKUBE_GPUS: "all",
+    GM_INSTALL_TOOLKIT: "true",
+    GM_CONFIGURE_DOCKER: "true",
+    GM_TIMEOUT_SECONDS: "10",
+    GM_IMAGE: IMAGE,
+};
+const H200_UUID = "GPU-6121f79f-64c1-4fce-d205-887843b4899e";
+const NVIDIA_RUNTIME_JSON = '{\n    "runtimes": {\n        "nvidia": {\n            "args": [],\n            "path": "nvidia-container-runtime"\n        }\n    }\n}';
+
+const hosts: HostPrepHost[] = [];
+afterEach(() => {
+    while (hosts.length) hosts.pop()?.cleanup();
+});
+
+function host(options: HostPrepHostOptions = {}): HostPrepHost {
+    const h = HostPrepHost.create(options);
+    hosts.push(h);
+    return h;
+}
+
+/** A host that is ready: toolkit installed, Docker lists the nvidia runtime. */
+function readyHost(options: HostPrepHostOptions = {}): HostPrepHost {
+    const h = host({ toolkitInstalled: true, daemonJson: NVIDIA_RUNTIME_JSON, ...options });
+    h.restartStubDocker();
+    return h;
+}
+
+/** The `[stage] ERROR: …` lines of a run. */
+function errors(run: ScriptRun): string[] {
+    return run.stderr.split("\n").filter((l) => /^\[[a-z-]+\] ERROR: /.test(l));
+}
+
+function assertFailed(run: ScriptRun, stage: string, pattern: RegExp): void {
+    assert.equal(run.code, 1, `expected exit 1; stderr:\n${run.stderr}`);
+    const lines = errors(run);
+    assert.ok(lines.some((l) => l.startsWith(`[${stage}] ERROR: `) && pattern.test(l) && / \(found: .*\)\. Fix: ./.test(l)),
+        `no "[${stage}] ERROR: … (found: …). Fix: …" line matching ${pattern}; stderr:\n${run.stderr}`);
+}
+
+describe("preflight.sh", () => {
+    it("reports driver, CUDA, GPUs, Docker, minikube and the host's state on a ready host, read-only", async () => {
+        const h = readyHost();
+        const run = await h.run("preflight.sh", INPUTS);
+        assert.equal(run.code, 0, run.stderr);
+        assert.deepEqual(summaryOf(run), {
+            stage: "preflight",
+            driverVersion: "580.159.04",
+            cudaVersion: "13.0",
+            gpus: [{ index: 0, name: "NVIDIA H200", uuid: H200_UUID }],
+            dockerVersion: "27.5.1",
+            dockerDesktop: false,
+            wsl2: false,
+            minikubeVersion: "v1.37.0",
+            toolkitInstalled: true,
+            nvidiaRuntime: true,
+            bpfJitHarden: 0,
+            warnings: [],
+        });
+        assert.deepEqual(h.mutatingCalls(), []);
+        // Nothing needs root on a ready host, so sudo is not even asked.
+        assert.deepEqual(h.sim.calls("sudo"), []);
+    });
+
+    it("on a fresh host sees the toolkit and the runtime missing, and checks sudo for what will need root", async () => {
+        const h = host({ standins: undefined });
+        const run = await h.run("preflight.sh", { ...INPUTS, SIM_UID: "1000" });
+        assert.equal(run.code, 0, run.stderr);
+        const s = summaryOf(run);
+        assert.equal(s.toolkitInstalled, false);
+        assert.equal(s.nvidiaRuntime, false);
+        assert.equal(h.sim.calls("sudo", "-n", "true").length, 1);
+        assert.deepEqual(h.mutatingCalls(), []);
+    });
+
+    // How fast the no-GPU and sudo cases fail is measured by `npm run bench` (test/bench/preflight-bench.ts).
+    it("no GPU: nvidia-smi missing is a blocker naming the driver install", async () => {
+        const h = readyHost();
+        h.sim.removeStandin("nvidia-smi");
+        const run = await h.run("preflight.sh", INPUTS);
+        assertFailed(run, "preflight", /NVIDIA driver not found.*no nvidia-smi on PATH.*ubuntu-drivers/);
+        const s = summaryOf(run);
+        assert.equal(s.driverVersion, "");
+        assert.deepEqual(s.gpus, []);
+        assert.equal((s.blockers as string[]).length, 1);
+    });
+
+    it("no GPU: nvidia-smi that cannot talk to the driver is a blocker quoting it", async () => {
+        const h = readyHost();
+        h.sim.fault("nvidia-smi", { exitCode: 9, stderr: "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure that the latest NVIDIA driver is installed and running." });
+        const run = await h.run("preflight.sh", INPUTS);
+        assertFailed(run, "preflight", /cannot talk to the NVIDIA driver \(found: NVIDIA-SMI has failed because it couldn't communicate.*\(exit 9\)\)/);
+    });
+
+    it("a hung nvidia-smi is cut off at the per-call deadline", async () => {
+        const h = readyHost();
+        h.sim.fault("nvidia-smi", { hangSeconds: 30 });
+        const run = await h.run("preflight.sh", { ...INPUTS, GM_PREFLIGHT_CALL_SECONDS: "1" });
+        assertFailed(run, "preflight", /nvidia-smi did not answer \(found: no reply within 1s\)/);
+        assert.ok(run.durationMs < 1000 + 4000, `took ${run.durationMs} ms for a 1 s deadline`);
+    });
+
+    it("no Docker: CLI missing, daemon down, or socket permission each get their own fix", async () => {
+        const cases: [Partial<HostPrepHostOptions>, (h: HostPrepHost) => void, RegExp][] = [
+            [{}, (h) => h.sim.removeStandin("docker"), /Docker CLI not found.*docs\.docker\.com\/engine\/install/],
+            [{ docker: { mode: "down" } }, () => undefined, /Docker daemon not reachable \(found: Cannot connect to the Docker daemon.*Fix: start Docker: 'sudo systemctl start docker'/],
+            [{ docker: { mode: "denied" } }, () => undefined, /Docker daemon not reachable \(found: permission denied.*Fix: let this user use Docker: sudo usermod -aG docker/],
+        ];
+        for (const [options, tweak, pattern] of cases) {
+            const h = host({ toolkitInstalled: true, ...options });
+            tweak(h);
+            const run = await h.run("preflight.sh", INPUTS);
+            assertFailed(run, "preflight", pattern);
+        }
+    });
+
+    it("minikube: missing or older than the --gpus value needs is a blocker", async () => {
+        const cases: [string, string | null, RegExp | null][] = [
+            ["all", "v1.31.2", /minikube v1\.31\.2 is too old for --gpus=all \(found: v1\.31\.2 \(needs ≥ v1\.32\)\)/],
+            ["nvidia", "v1.32.0", null],
+            ["nvidia.com", "v1.36.0", /minikube v1\.36\.0 is too old for --gpus=nvidia\.com .*needs ≥ v1\.37/],
+            ["nvidia.com", "v1.37.0", null],
+            ["all", null, /minikube not found .*minikube\.sigs\.k8s\.io/],
+        ];
+        for (const [gpus, version, pattern] of cases) {
+            const h = readyHost(version ? { minikubeVersion: version } : {});
+            if (!version) h.sim.removeStandin("minikube");
+            const run = await h.run("preflight.sh", { ...INPUTS, GM_MINIKUBE_GPUS: gpus });
+            if (pattern) assertFailed(run, "preflight", pattern);
+            else {
+                assert.equal(run.code, 0, run.stderr);
+                assert.equal(summaryOf(run).minikubeVersion, version);
+            }
+        }
+    });
+
+    it("sudo that needs a password is a blocker (never a prompt) when root will be needed", async () => {
+        const h = host();
+        const run = await h.run("preflight.sh", { ...INPUTS, SIM_UID: "1000", SIM_SUDO: "password" });
+        assertFailed(run, "preflight", /root is needed for installing the NVIDIA Container Toolkit and configuring Docker's nvidia runtime, but sudo asks for a password \(found: sudo: a password is required\).*sudo -v/);
+        // On a ready host the same user needs no root, so no blocker.
+        const ready = readyHost();
+        const ok = await ready.run("preflight.sh", { ...INPUTS, SIM_UID: "1000", SIM_SUDO: "password" });
+        assert.equal(ok.code, 0, ok.stderr);
+    });
+
+    it("reports every blocker at once", async () => {
+        const h = host({ minikubeVersion: "v1.30.1", docker: { mode: "down" } });
+        h.sim.removeStandin("nvidia-smi");
+        const run = await h.run("preflight.sh", { ...INPUTS, SIM_UID: "1000", SIM_SUDO: "password" });
+        assert.equal(run.code, 1);
+        const lines = errors(run);
+        assert.equal(lines.length, 4, run.stderr);
+        assert.match(lines.join("\n"), /NVIDIA driver not found[\s\S]*Docker daemon not reachable[\s\S]*sudo asks for a password[\s\S]*minikube v1\.30\.1 is too old/);
+        assert.equal((summaryOf(run).blockers as string[]).length, 4);
+    });
+
+    it("toolkit missing and installToolkit false, or a host without apt, is a blocker pointing at NVIDIA's guide", async () => {
+        const h = host();
+        const run = await h.run("preflight.sh", { ...INPUTS, GM_INSTALL_TOOLKIT: "false" });
+        assertFailed(run, "preflight", /not installed and installToolkit is false.*install-guide\.html.*installToolkit: true/);
+        const noApt = host();
+        noApt.sim.removeStandin("apt-get");
+        const run2 = await noApt.run("preflight.sh", INPUTS);
+        assertFailed(run2, "preflight", /cannot install the NVIDIA Container Toolkit automatically \(found: no apt-get.*install-guide\.html/);
+    });
+
+    it("WSL2: finds nvidia-smi in /usr/lib/wsl/lib, flags wsl2", async () => {
+        const h = readyHost({ osRelease: "5.15.167.4-microsoft-standard-WSL2", systemd: false });
+        h.sim.removeStandin("nvidia-smi");
+        fs.mkdirSync(h.paths.wslLibDir, { recursive: true });
+        fs.symlinkSync(path.join(h.sim.bin, "_sim.sh"), path.join(h.paths.wslLibDir, "_sim.sh"));
+        fs.symlinkSync(path.resolve(__dirname, "../harness/bin/nvidia-smi"), path.join(h.paths.wslLibDir, "nvidia-smi"));
+        const run = await h.run("preflight.sh", INPUTS);
+        assert.equal(run.code, 0, run.stderr);
+        const s = summaryOf(run);
+        assert.equal(s.wsl2, true);
+        assert.equal(s.driverVersion, "580.159.04");
+        // Without the Windows driver, the blocker says where the driver belongs.
+        fs.rmSync(path.join(h.paths.wslLibDir, "nvidia-smi"));
+        const run2 = await h.run("preflight.sh", INPUTS);
+        assertFailed(run2, "preflight", /NVIDIA driver not visible in WSL2.*install the NVIDIA driver on Windows/);
+    });
+
+    it("WSL1 is a blocker", async () => {
+        const h = readyHost({ osRelease: "4.4.0-19041-Microsoft" });
+        const run = await h.run("preflight.sh", INPUTS);
+        assertFailed(run, "preflight", /WSL1 has no GPU support.*wsl --set-version/);
+    });
+
+    it("Docker Desktop: flagged; without the nvidia runtime a blocker with the Engine-settings steps", async () => {
+        const h = host({ toolkitInstalled: true, osRelease: "5.15.167.4-microsoft-standard-WSL2", docker: { os: "Docker Desktop" } });
+        const run = await h.run("preflight.sh", INPUTS);
+        assertFailed(run, "preflight", /Docker Desktop has no nvidia runtime.*Settings → Docker Engine.*"nvidia-container-runtime".*Apply & restart/);
+        assert.equal(summaryOf(run).dockerDesktop, true);
+        // Docker Desktop with the runtime is fine.
+        const ok = readyHost({ docker: { os: "Docker Desktop" } });
+        const run2 = await ok.run("preflight.sh", INPUTS);
+        assert.equal(run2.code, 0, run2.stderr);
+        assert.equal(summaryOf(run2).dockerDesktop, true);
+    });
+
+    it("net.core.bpf_jit_harden: reported; not 0 is a warning; unreadable is null", async () => {
+        const h = readyHost({ bpfJitHarden: 2 });
+        const run = await h.run("preflight.sh", INPUTS);
+        assert.equal(run.code, 0, run.stderr);
+        const s = summaryOf(run);
+        assert.equal(s.bpfJitHarden, 2);
+        assert.match((s.warnings as string[])[0], /bpf_jit_harden is 2.*sysctl -w net\.core\.bpf_jit_harden=0/);
+        const h2 = readyHost({ bpfJitHarden: null });
+        assert.equal(summaryOf(await h2.run("preflight.sh", INPUTS)).bpfJitHarden, null);
+    });
+
+    it("rejects inputs outside their enums", async () => {
+        const h = readyHost();
+        for (const [name, value] of [["GM_MINIKUBE_GPUS", "amd"], ["GM_INSTALL_TOOLKIT", "yes"], ["GM_CONFIGURE_DOCKER", "1; reboot"]]) {
+            const run = await h.run("preflight.sh", { ...INPUTS, [name]: value });
+            assertFailed(run, "preflight", new RegExp(`input ${name} must be`));
+        }
+        assert.deepEqual(h.sim.calls("nvidia-smi"), [], "nothing runs before the inputs are valid");
+    });
+});
+
+describe("install-toolkit.sh", () => {
+    it("fresh apt host: NVIDIA's keyring and signed source, apt-get update, install; then a second run changes nothing", async () => {
+        const h = host();
+        const run = await h.run("install-toolkit.sh", INPUTS);
+        assert.equal(run.code, 0, run.stderr);
+        assert.deepEqual(summaryOf(run), { stage: "toolkit", changed: true, skipped: false, version: "1.20.0" });
+        const steps = h.mutatingCalls().map((e) => `${e.cmd} ${e.args.filter((a) => !a.startsWith("/tmp/")).join(" ")}`);
+        assert.deepEqual(steps, [
+            "curl -fsSL --retry 2 -o https://nvidia.github.io/libnvidia-container/gpgkey",
+            "curl -fsSL --retry 2 -o https://nvidia.github.io/libnvidia-container/stable/deb/nvidia-container-toolkit.list",
+            "gpg --batch --yes --dearmor -o",
+            "apt-get -o DPkg::Lock::Timeout=120 update",
+            "apt-get -o DPkg::Lock::Timeout=120 install -y nvidia-container-toolkit",
+        ]);
+        assert.equal(fs.readFileSync(h.paths.aptList, "utf8"),
+            `deb [signed-by=${h.paths.aptKeyring}] https://nvidia.github.io/libnvidia-container/stable/deb/$(ARCH) /\n` +
+            // NVIDIA's documented sed signs the commented-out experimental line too.
+            `#deb [signed-by=${h.paths.aptKeyring}] https://nvidia.github.io/libnvidia-container/experimental/deb/$(ARCH) /\n`);
+        assert.match(fs.readFileSync(h.paths.aptKeyring, "utf8"), /^SIMULATED-DEARMORED-KEY /);
+        assert.ok(h.toolkitOnPath());
+
+        h.sim.resetJournal();
+        const again = await h.run("install-toolkit.sh", INPUTS);
+        assert.equal(again.code, 0, again.stderr);
+        assert.deepEqual(summaryOf(again), { stage: "toolkit", changed: false, skipped: false, version: "1.20.0" });
+        assert.deepEqual(h.mutatingCalls(), []);
+    });
+
+    it("already installed: reports the package version, changes nothing (also with installToolkit false)", async () => {
+        const h = host({ toolkitInstalled: true });
+        const run = await h.run("install-toolkit.sh", { ...INPUTS, GM_INSTALL_TOOLKIT: "false" });
+        assert.equal(run.code, 0, run.stderr);
+        assert.deepEqual(summaryOf(run), { stage: "toolkit", changed: false, skipped: true, version: "1.20.0" });
+        assert.deepEqual(h.mutatingCalls(), []);
+    });
+
+    it("missing with installToolkit false: error saying how to install or enable", async () => {
+        const h = host();
+        const run = await h.run("install-toolkit.sh", { ...INPUTS, GM_INSTALL_TOOLKIT: "false" });
+        assertFailed(run, "toolkit", /not installed and installToolkit is false.*install-guide\.html.*installToolkit: true/);
+        assert.deepEqual(h.mutatingCalls(), []);
+    });
+
+    it("a host without apt: error with NVIDIA's install guide", async () => {
+        const h = host();
+        h.sim.removeStandin("apt-get");
+        const run = await h.run("install-toolkit.sh", INPUTS);
+        assertFailed(run, "toolkit", /cannot install .* \(found: no apt-get \(not Debian\/Ubuntu\)\)\. Fix: .*docs\.nvidia\.com\/datacenter\/cloud-native\/container-toolkit\/latest\/install-guide\.html/);
+    });
+
+    it("apt failure: error naming the stage, apt's error and the fix; its last lines shown", async () => {
+        const h = host();
+        h.sim.fault("apt-get", { match: "install", exitCode: 100, stderr: "E: Failed to fetch https://nvidia.github.io/libnvidia-container/stable/deb/amd64/nvidia-container-toolkit_1.20.0-1_amd64.deb  Connection timed out" });
+        const run = await h.run("install-toolkit.sh", INPUTS);
+        assertFailed(run, "toolkit", /apt-get install failed \(found: E: Failed to fetch .*Connection timed out \(exit 100\)\)\. Fix: fix the apt error/);
+        assert.match(run.stderr, /apt-get install failed \(exit 100\); its last lines:\n {2}\| E: Failed to fetch/);
+        assert.ok(!h.toolkitOnPath());
+    });
+
+    it("network failure downloading NVIDIA's key: error before anything is written", async () => {
+        const h = host();
+        h.sim.fault("curl", { exitCode: 6, stderr: "curl: (6) Could not resolve host: nvidia.github.io" });
+        const run = await h.run("install-toolkit.sh", INPUTS);
+        assertFailed(run, "toolkit", /could not download NVIDIA's signing key \(found: curl https:\/\/nvidia\.github\.io\/libnvidia-container\/gpgkey: curl: \(6\) Could not resolve host/);
+        assert.ok(!fs.existsSync(h.paths.aptKeyring));
+        assert.ok(!fs.existsSync(h.paths.aptList));
+    });
+
+    it("sudo that needs a password: clear error before any change", async () => {
+        const h = host();
+        const run = await h.run("install-toolkit.sh", { ...INPUTS, SIM_UID: "1000", SIM_SUDO: "password" });
+        assertFailed(run, "toolkit", /root is needed for installing the NVIDIA Container Toolkit \(found: sudo asks for a password/);
+        assert.deepEqual(h.mutatingCalls().filter((e) => e.cmd !== "curl"), []);
+    });
+
+    it("as a user with passwordless sudo, every root step goes through sudo -n", async () => {
+        const h = host();
+        const run = await h.run("install-toolkit.sh", { ...INPUTS, SIM_UID: "1000" });
+        assert.equal(run.code, 0, run.stderr);
+        const viaSudo = h.sim.calls("sudo").map((e) => e.args.slice(0, 2).join(" "));
+        assert.ok(viaSudo.every((a) => a.startsWith("-n ")), viaSudo.join("\n"));
+        assert.ok(viaSudo.some((a) => a === "-n gpg"));
+        assert.equal(h.sim.calls("sudo", "apt-get", "install").length, 1);
+    });
+});
+
+describe("configure-docker-runtime.sh (stub Docker)", () => {
+    it("configureDocker false: skipped, nothing touched, a warning when the runtime is missing", async () => {
+        const h = host({ toolkitInstalled: true });
+        const run = await h.run("configure-docker-runtime.sh", { ...INPUTS, GM_CONFIGURE_DOCKER: "false" });
+        assert.equal(run.code, 0, run.stderr);
+        assert.equal(summaryOf(run).skipped, true);
+        assert.match(run.stderr, /warning: configureDocker is false and Docker lists no nvidia runtime/);
+        assert.deepEqual(h.mutatingCalls(), []);
+        assert.equal(h.readDaemonJson(), null);
+    });
+
+    it("already configured: no change, no restart", async () => {
+        const h = readyHost();
+        const run = await h.run("configure-docker-runtime.sh", INPUTS);
+        assert.equal(run.code, 0, run.stderr);
+        assert.deepEqual(summaryOf(run), { stage: "docker-runtime", changed: false, restarted: false, skipped: false, daemonJson: h.paths.daemonJson, backup: null });
+        assert.deepEqual(h.mutatingCalls(), []);
+    });
+
+    it("Docker Desktop without the runtime: error with the UI steps; /etc/docker/daemon.json never touched", async () => {
+        const h = host({ toolkitInstalled: true, docker: { os: "Docker Desktop" } });
+        const run = await h.run("configure-docker-runtime.sh", INPUTS);
+        assertFailed(run, "docker-runtime", /Docker Desktop lists no nvidia runtime .*Settings → Docker Engine/);
+        assert.equal(h.readDaemonJson(), null);
+        assert.deepEqual(h.mutatingCalls(), []);
+        assert.equal(h.record(), null);
+    });
+
+    it("toolkit missing: error pointing at installToolkit", async () => {
+        const h = host();
+        const run = await h.run("configure-docker-runtime.sh", INPUTS);
+        assertFailed(run, "docker-runtime", /nvidia-ctk not found.*installToolkit: true/);
+    });
+
+    it("sudo that needs a password: error before anything is written", async () => {
+        const h = host({ toolkitInstalled: true, daemonJson: '{"log-driver": "local"}\n' });
+        const run = await h.run("configure-docker-runtime.sh", { ...INPUTS, SIM_UID: "1000", SIM_SUDO: "password" });
+        assertFailed(run, "docker-runtime", /root is needed for configuring Docker's nvidia runtime .*sudo asks for a password/);
+        assert.equal(h.readDaemonJson(), '{"log-driver": "local"}\n');
+        assert.equal(h.record(), null);
+        assert.deepEqual(h.mutatingCalls(), []);
+    });
+
+    it("Docker not running: error with how to start it", async () => {
+        const h = host({ toolkitInstalled: true, docker: { mode: "down" } });
+        const run = await h.run("configure-docker-runtime.sh", INPUTS);
+        assertFailed(run, "docker-runtime", /Docker daemon not reachable.*sudo systemctl start docker/);
+    });
+
+    it("rejects a timeout that is not a whole number of seconds", async () => {
+        const h = readyHost();
+        const run = await h.run("configure-docker-runtime.sh", { ...INPUTS, GM_TIMEOUT_SECONDS: "5s" });
+        assertFailed(run, "docker-runtime", /input GM_TIMEOUT_SECONDS must be an integer from 1 to 3600/);
+    });
+});
+
+describe("restore-docker-runtime.sh (stub Docker)", () => {
+    /** Writes a record as configure-docker-runtime.sh leaves it. */
+    function record(h: HostPrepHost, before: "present" | "absent", written: string, original?: string): void {
+        fs.mkdirSync(h.paths.recordDir, { recursive: true });
+        const sha = (s: string) => createHash("sha256").update(s).digest("hex");
+        fs.writeFileSync(path.join(h.paths.recordDir, "target"), `${h.paths.daemonJson}\n`);
+        fs.writeFileSync(path.join(h.paths.recordDir, "before"), `${before}\n`);
+        fs.writeFileSync(path.join(h.paths.recordDir, "written.sha256"), `${sha(written)}\n`);
+        if (original !== undefined) fs.writeFileSync(path.join(h.paths.recordDir, "daemon.json.orig"), original);
+    }
+
+    it("nothing recorded: no-op, no restart", async () => {
+        const h = readyHost();
+        const run = await h.run("restore-docker-runtime.sh", INPUTS);
+        assert.equal(run.code, 0, run.stderr);
+        assert.deepEqual(summaryOf(run), { stage: "docker-runtime-restore", restored: false, restarted: false, reason: "nothing recorded: daemon.json was not changed by gpu-minikube" });
+        assert.equal(h.readDaemonJson(), NVIDIA_RUNTIME_JSON);
+        assert.deepEqual(h.mutatingCalls(), []);
+    });
+
+    it("daemon.json deleted since configure: warning, nothing recreated, no restart, backup kept", async () => {
+        const h = readyHost();
+        record(h, "present", NVIDIA_RUNTIME_JSON, '{"debug": true}\n');
+        h.writeDaemonJson(null);
+        const run = await h.run("restore-docker-runtime.sh", INPUTS);
+        assert.equal(run.code, 0, run.stderr);
+        const s = summaryOf(run);
+        assert.equal(s.restored, false);
+        assert.match(String(s.reason), /was deleted after gpu-minikube configured it; left as it is; its content before gpu-minikube is at .*docker-runtime\.kept-\d{8}T\d{6}\/daemon\.json\.orig/);
+        assert.equal(h.readDaemonJson(), null);
+        assert.deepEqual(h.mutatingCalls(), []);
+        const kept = fs.readdirSync(h.paths.stateDir).filter((d) => d.startsWith("docker-runtime.kept-"));
+        assert.equal(fs.readFileSync(path.join(h.paths.stateDir, kept[0], "daemon.json.orig"), "utf8"), '{"debug": true}\n');
+    });
+
+    it("a destroy that restored the file but failed to restart: the re-run restarts once and finishes", async () => {
+        const h = host({ toolkitInstalled: true, daemonJson: '{"debug": true}\n' });
+        record(h, "present", NVIDIA_RUNTIME_JSON, '{"debug": true}\n');
+        const run = await h.run("restore-docker-runtime.sh", INPUTS);
+        assert.equal(run.code, 0, run.stderr);
+        assert.equal(summaryOf(run).restarted, true);
+        assert.equal(h.sim.calls("systemctl", "restart", "docker").length, 1);
+        assert.equal(h.record(), null);
+        assert.equal(h.readDaemonJson(), '{"debug": true}\n');
+    });
+
+    it("a damaged record: error, nothing touched", async () => {
+        const h = readyHost();
+        record(h, "present", NVIDIA_RUNTIME_JSON, "{}");
+        fs.writeFileSync(path.join(h.paths.recordDir, "written.sha256"), "not-a-sha\n");
+        const run = await h.run("restore-docker-runtime.sh", INPUTS);
+        assertFailed(run, "docker-runtime-restore", /record in .* is damaged/);
+        assert.equal(h.readDaemonJson(), NVIDIA_RUNTIME_JSON);
+    });
+});
+
+describe("docker-gpu-check.sh (stub Docker)", () => {
+    it("passes on a ready host; the log is the container's stdout and parses to the H200", async () => {
+        const h = readyHost();
+        const run = await h.run("docker-gpu-check.sh", INPUTS);
+        assert.equal(run.code, 0, run.stderr);
+        const s = summaryOf(run);
+        assert.equal(s.stage, "docker-gpu-check");
+        assert.equal(s.exitCode, 0);
+        assert.equal(s.image, IMAGE);
+        const report = parseNvidiaSmi(String(s.log));
+        assert.equal(report.driverVersion, "580.159.04");
+        assert.equal(report.gpus[0].uuid, H200_UUID);
+        const call = h.sim.calls("docker", "run")[0].args;
+        assert.deepEqual(call.slice(0, 7), ["run", "--rm", "--name", call[3], "--gpus", "all", "--network=none"]);
+        assert.equal(call[7], IMAGE);
+    });
+
+    it("Docker without the toolkit: Docker's own error becomes 'toolkit/runtime not configured' with the fix", async () => {
+        const h = host();
+        const run = await h.run("docker-gpu-check.sh", INPUTS);
+        assertFailed(run, "docker-gpu-check", /cannot give containers a GPU.*\(found: docker: Error response from daemon: could not select device driver "" with capabilities: \[\[gpu\]\]\.\)\. Fix: .*nvidia-ctk runtime configure --runtime=docker/);
+    });
+
+    it("other failures: error with the container's last lines", async () => {
+        const h = readyHost();
+        h.sim.fault("docker", { match: "run", exitCode: 125, stderr: "Unable to find image 'nvidia/cuda:12.5.0-base-ubuntu22.04' locally\\ndocker: Error response from daemon: pull access denied for nvidia/cuda, repository does not exist." });
+        const run = await h.run("docker-gpu-check.sh", INPUTS);
+        assertFailed(run, "docker-gpu-check", /the GPU check container failed \(found: exit 125: docker: Error response from daemon: pull access denied.*Fix: check the image name/);
+        assert.match(run.stderr, / {2}\| Unable to find image/);
+    });
+
+    it("a container that hangs is stopped at the deadline and removed", async () => {
+        const h = readyHost();
+        h.sim.fault("docker", { match: "run", hangSeconds: 30 });
+        const run = await h.run("docker-gpu-check.sh", { ...INPUTS, GM_TIMEOUT_SECONDS: "1" });
+        assertFailed(run, "docker-gpu-check", /did not finish \(found: no result after 1s/);
+        assert.ok(run.durationMs < 1000 + 4000, `took ${run.durationMs} ms for a 1 s deadline`);
+        assert.equal(h.sim.calls("docker", "gpu-minikube-gpu-check-").filter((e) => e.args[0] === "rm" && e.args[1] === "-f").length, 1);
+    });
+
+    it("refuses an image reference that could be an option or carry shell syntax", async () => {
+        const h = readyHost();
+        for (const bad of ["--privileged", "img; reboot", "img $(id)", ""]) {
+            const run = await h.run("docker-gpu-check.sh", { ...INPUTS, GM_IMAGE: bad });
+            assertFailed(run, "docker-gpu-check", /input GM_IMAGE is not an image reference/);
+        }
+        assert.deepEqual(h.sim.calls("docker"), []);
+    });
+});
