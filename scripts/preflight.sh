@@ -13,7 +13,7 @@
 #
 # Checks: NVIDIA driver (nvidia-smi: driver, CUDA, GPUs), Docker CLI and daemon, minikube version for
 # the --gpus value (all/nvidia ≥ 1.32, nvidia.com ≥ 1.37), non-interactive sudo where root will be
-# needed, WSL2, Docker Desktop (whose runtime is set in its UI), net.core.bpf_jit_harden.
+# needed, kubectl, WSL2, Docker Desktop (whose runtime is set in its UI), net.core.bpf_jit_harden.
 # Summary (last stdout line): {"stage":"preflight","driverVersion":…,"cudaVersion":…,"gpus":[{"index",
 # "name","uuid"}],"dockerVersion":…,"dockerDesktop":…,"wsl2":…,"minikubeVersion":…,"toolkitInstalled":…,
 # "nvidiaRuntime":…,"bpfJitHarden":N|null,"warnings":[…]}; on failure it also has "blockers":[…].
@@ -230,6 +230,14 @@ else
             log "minikube ${minikube_version}"
         fi
     fi
+fi
+
+# --- kubectl ---
+# The device-plugin and verification steps talk to the cluster with kubectl and the profile's own
+# kubeconfig; `minikube kubectl` would download one on first use, so ask for a real one up front.
+if ! command -v kubectl >/dev/null 2>&1; then
+    blocker "kubectl not found" "no kubectl on PATH" \
+        "install kubectl: https://kubernetes.io/docs/tasks/tools/#kubectl (or: sudo snap install kubectl --classic)"
 fi
 
 # --- net.core.bpf_jit_harden ---

@@ -40,9 +40,6 @@ target=$(record_get target)
 before=$(record_get before)
 written=$(record_get written.sha256)
 backup="${GM_RUNTIME_RECORD_DIR}/daemon.json.orig"
-if [ "$target" != "$GM_DOCKER_DAEMON_JSON" ]; then
-    log "warning: the recorded change is to ${target}, not ${GM_DOCKER_DAEMON_JSON}; restoring ${target}"
-fi
 if ! [[ "$target" =~ ^/[A-Za-z0-9/._+-]*$ ]] || ! [[ "$written" =~ ^[0-9a-f]{64}$ ]] || { [ "$before" != present ] && [ "$before" != absent ]; }; then
     fail "the record in ${GM_RUNTIME_RECORD_DIR} is damaged" "target=${target} before=${before} sha256=${written}" \
         "restore ${GM_DOCKER_DAEMON_JSON} by hand (a backup may be at ${backup}), then remove ${GM_RUNTIME_RECORD_DIR}"
@@ -52,7 +49,11 @@ if [ "$before" = present ] && [ ! -f "$backup" ]; then
         "restore ${target} by hand, then remove ${GM_RUNTIME_RECORD_DIR}"
 fi
 
-# restart_and_wait WHY — restarts Docker so it reads the restored file, within the deadline.
+if [ "$target" != "$GM_DOCKER_DAEMON_JSON" ]; then
+    log "warning: the recorded change is to ${target}, not ${GM_DOCKER_DAEMON_JSON}; restoring ${target}"
+fi
+
+# restart_and_wait — restarts Docker so it reads the restored file, within the deadline.
 restart_and_wait() {
     local rc=0 remaining
     remaining=$((deadline - $(date +%s)))

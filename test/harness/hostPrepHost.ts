@@ -17,7 +17,7 @@ import { JournalEntry, ScriptRun, SimHost, STANDINS_DIR, useMinikubeSim } from "
 /** Stand-ins a host-prep host has by default. */
 export const HOST_PREP_STANDINS = [
     "nvidia-smi", "sudo", "docker", "systemctl", "service", "journalctl",
-    "apt-get", "dpkg-query", "curl", "gpg", "minikube",
+    "apt-get", "dpkg-query", "curl", "gpg", "minikube", "kubectl",
 ];
 
 /** The NVIDIA Container Toolkit's binaries, as the stand-in apt-get installs them. */

@@ -151,6 +151,13 @@ describe("preflight.sh", () => {
         }
     });
 
+    it("kubectl missing is a blocker (later steps talk to the cluster with it)", async () => {
+        const h = readyHost();
+        h.sim.removeStandin("kubectl");
+        const run = await h.run("preflight.sh", INPUTS);
+        assertFailed(run, "preflight", /kubectl not found \(found: no kubectl on PATH\)\. Fix: install kubectl: https:\/\/kubernetes\.io/);
+    });
+
     it("sudo that needs a password is a blocker (never a prompt) when root will be needed", async () => {
         const h = host();
         const run = await h.run("preflight.sh", { ...INPUTS, SIM_UID: "1000", SIM_SUDO: "password" });

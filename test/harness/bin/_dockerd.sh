@@ -41,10 +41,16 @@ running() {
     [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
 }
 
+# ours PID — PID runs and is one of this host's daemon processes (a recorded PID may have been reused).
+ours() {
+    running "$1" && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF "$EXEC_ROOT"
+}
+
 simd_alive() {
     local p
+    simd_load
     p=$(simd_pid)
-    [ -n "$p" ] && running "$p"
+    [ -n "$p" ] && ours "$p"
 }
 
 simd_answers() {
@@ -61,7 +67,7 @@ simd_stop() {
     p=$(simd_pid)
     [ -n "$p" ] || return 0
     simd_load
-    if running "$p"; then
+    if ours "$p"; then
         size=$(stat -c %s "$LOG" 2>/dev/null || echo 0)
         ctd=$(cat "$EXEC_ROOT/containerd/containerd.pid" 2>/dev/null || true)
         kill -TERM "$p" 2>/dev/null || true
@@ -75,7 +81,12 @@ simd_stop() {
             sleep 0.05
         done
         kill -KILL "$p" 2>/dev/null || true
-        if [ -n "$ctd" ] && [ "$ctd" != "$p" ]; then kill -KILL "$ctd" 2>/dev/null || true; fi
+        # Only the containerd of THIS daemon (its pidfile could name a PID reused since).
+        if [ -n "$ctd" ] && [ "$ctd" != "$p" ] && ours "$ctd"; then
+            kill -KILL "$ctd" 2>/dev/null || true
+        else
+            ctd=""
+        fi
         for ((i = 0; i < 100; i++)); do
             running "$p" || { [ -n "$ctd" ] && running "$ctd"; } || break
             sleep 0.05
@@ -108,8 +119,10 @@ simd_start() {
     local unshare etc_docker="$DATA_ROOT/etc-docker"
     unshare=$(command -v unshare)
     mkdir -p "$etc_docker"
+    # TMPDIR: containerd writes stack dumps there when dockerd kills it (SIGUSR1, then SIGKILL).
+    mkdir -p "$DATA_ROOT/tmp"
     # shellcheck disable=SC2016 # the inner script expands its own variables
-    setsid env -i PATH="$DAEMON_PATH" SIM_STATE="$SIM_STATE" HOME=/root GM_SIM_ETC_DOCKER="$etc_docker" \
+    setsid env -i PATH="$DAEMON_PATH" SIM_STATE="$SIM_STATE" HOME=/root TMPDIR="$DATA_ROOT/tmp" GM_SIM_ETC_DOCKER="$etc_docker" \
         "$unshare" --mount --propagation private \
         bash -c 'mount -t tmpfs -o mode=0755 gm-sim-run /run && mount --bind "$GM_SIM_ETC_DOCKER" /etc/docker && exec "$@"' private-mounts \
         "$DOCKERD" --data-root "$DATA_ROOT" --exec-root "$EXEC_ROOT" --pidfile "$PIDFILE" \
