@@ -1,7 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { hostScript, parseSummary } from "./hostCommand";
-import { buildVerificationJob, VERIFICATION_NAMESPACE } from "./verificationJob";
+import { buildVerificationJob, verificationNamespace } from "./verificationJob";
 import { evaluateVerification, GpuVerificationResult } from "./verificationResult";
 
 /** Arguments of {@link GpuVerification}. */
@@ -24,7 +24,10 @@ export interface GpuVerificationArgs {
     hostDriverVersion: pulumi.Input<string | null>;
     /** Host GPU UUIDs (from preflight); every UUID the pod sees must be one of them. */
     hostGpuUuids: pulumi.Input<string[]>;
-    /** Changes whenever the cluster was (re)started; the image is loaded again then. Default: none. */
+    /**
+     * Changes whenever the cluster was (re)started or recreated; the image is loaded again then, and
+     * the Job runs again in a new namespace. Default: none (a fixed namespace).
+     */
     clusterStartToken?: pulumi.Input<string>;
     /** Steps the Job must wait for: the device plugin having reported allocatable GPUs. Default: none. */
     dependsOn?: pulumi.Input<pulumi.Resource>[];
@@ -52,7 +55,10 @@ export class GpuVerification extends pulumi.ComponentResource {
         const kubeconfig = pulumi.secret(args.kubeconfig);
 
         const namespace = new k8s.core.v1.Namespace(`${name}-namespace`, {
-            metadata: { name: VERIFICATION_NAMESPACE, labels: manifest.metadata.labels },
+            metadata: {
+                name: pulumi.output(args.clusterStartToken ?? "").apply(verificationNamespace),
+                labels: manifest.metadata.labels,
+            },
         }, { parent: this, provider: args.provider });
 
         // The host pulled the image already; loading it into minikube keeps the ~240 MB pull off

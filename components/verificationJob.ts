@@ -1,7 +1,19 @@
 import * as crypto from "crypto";
 
-/** The namespace our verification Job lives in (ours alone, so destroy removes only our objects). */
-export const VERIFICATION_NAMESPACE = "gpu-minikube-verification";
+/** Prefix of the namespace our verification Job lives in (ours alone, so destroy removes only our objects). */
+export const VERIFICATION_NAMESPACE_PREFIX = "gpu-minikube-verification";
+
+/**
+ * The verification namespace for one incarnation of the cluster (identified by its start token).
+ * A cluster that was (re)started or recreated since the last run gets a new namespace, hence a new
+ * Job: the check runs again on the cluster as it is now, and Pulumi never believes in objects that
+ * a `minikube delete` outside it took away.
+ */
+export function verificationNamespace(clusterStartToken: string): string {
+    if (clusterStartToken === "") return VERIFICATION_NAMESPACE_PREFIX;
+    const hash = crypto.createHash("sha256").update(clusterStartToken).digest("hex").slice(0, 8);
+    return `${VERIFICATION_NAMESPACE_PREFIX}-${hash}`;
+}
 
 /** The query whose CSV the result parser relies on (index, name, UUID, driver, memory, bus id). */
 export const NVIDIA_SMI_QUERY = "nvidia-smi --query-gpu=index,name,uuid,driver_version,memory.total,pci.bus_id --format=csv";
@@ -39,7 +51,7 @@ export function verificationJobName(spec: VerificationJobSpec): string {
  * verification-wait step awaits it instead, because it can fail fast with the pod's reason and
  * events (image pull errors, `Insufficient nvidia.com/gpu`) where a generic await only times out.
  */
-export function buildVerificationJob(spec: VerificationJobSpec) {
+export function buildVerificationJob(spec: VerificationJobSpec, namespace: string = VERIFICATION_NAMESPACE_PREFIX) {
     const name = verificationJobName(spec);
     const labels = { "app.kubernetes.io/name": "gpu-verification", "app.kubernetes.io/managed-by": "gpu-minikube" };
     return {
@@ -47,7 +59,7 @@ export function buildVerificationJob(spec: VerificationJobSpec) {
         kind: "Job",
         metadata: {
             name,
-            namespace: VERIFICATION_NAMESPACE,
+            namespace,
             labels,
             annotations: { "pulumi.com/skipAwait": "true" },
         },

@@ -284,7 +284,10 @@ describe("Kubernetes objects", () => {
 
     it("the Job runs nvidia-smi on the configured GPUs and validates against the Kubernetes schema", () => {
         const job = find("kubernetes:batch/v1:Job", "gpu-verification-job").inputs as unknown as JobInputs;
-        assert.equal(job.metadata.namespace, "gpu-minikube-verification");
+        // The namespace is per cluster incarnation (start token "tok-1" under the mocks).
+        assert.match(job.metadata.namespace, /^gpu-minikube-verification-[0-9a-f]{8}$/);
+        const ns0 = find("kubernetes:core/v1:Namespace", "gpu-verification-namespace").inputs as { metadata: { name: string } };
+        assert.equal(job.metadata.namespace, ns0.metadata.name);
         assert.match(job.metadata.name, /^gpu-verify-[0-9a-f]{10}$/);
         const spec = job.spec;
         assert.equal(spec.backoffLimit, 0);

@@ -3,7 +3,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, it } from "node:test";
 import { Job } from "kubernetes-models/batch/v1";
-import { buildVerificationJob, VERIFICATION_NAMESPACE, verificationJobName, VerificationJobSpec } from "../components/verificationJob";
+import {
+    buildVerificationJob, VERIFICATION_NAMESPACE_PREFIX, verificationJobName, VerificationJobSpec, verificationNamespace,
+} from "../components/verificationJob";
 import { evaluateVerification, VerificationEvidence } from "../components/verificationResult";
 
 const FIXTURES = path.join(__dirname, "fixtures", "nvidia-smi");
@@ -26,7 +28,8 @@ describe("verification Job manifest", () => {
 
     it("runs nvidia-smi once on the configured GPUs, never retried, in our namespace", () => {
         const job = buildVerificationJob({ ...SPEC, gpus: 2, timeoutSeconds: 120 });
-        assert.equal(job.metadata.namespace, VERIFICATION_NAMESPACE);
+        assert.equal(job.metadata.namespace, VERIFICATION_NAMESPACE_PREFIX);
+        assert.equal(buildVerificationJob(SPEC, "elsewhere").metadata.namespace, "elsewhere");
         assert.equal(job.metadata.annotations["pulumi.com/skipAwait"], "true");
         assert.equal(job.spec.backoffLimit, 0);
         assert.equal(job.spec.activeDeadlineSeconds, 120);
@@ -35,6 +38,14 @@ describe("verification Job manifest", () => {
         assert.equal(pod.containers[0].image, SPEC.image);
         assert.deepEqual(pod.containers[0].resources.limits, { "nvidia.com/gpu": "2" });
         assert.equal(pod.containers[0].command[2].startsWith("nvidia-smi && nvidia-smi --query-gpu="), true);
+    });
+
+    it("lives in a namespace per cluster incarnation, stable while the cluster runs", () => {
+        assert.equal(verificationNamespace(""), "gpu-minikube-verification");
+        const a = verificationNamespace("absent-1764412345-1a2b3c4d");
+        assert.match(a, /^gpu-minikube-verification-[0-9a-f]{8}$/);
+        assert.equal(verificationNamespace("absent-1764412345-1a2b3c4d"), a);
+        assert.notEqual(verificationNamespace("stopped-1764419999-99aa00bb"), a);
     });
 
     it("gets a new name whenever the check changes, and keeps it otherwise", () => {

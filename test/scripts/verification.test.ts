@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, it } from "node:test";
 import {
     JOB_COMPLETE, NVIDIA_SMI_FIXTURES, SimHost, simEvent, simJob, simJobPod, summaryOf, useKubeSim, writeKubeObjects, writePodLog,
 } from "../harness/simHost";
+import { evaluateVerification } from "../../components/verificationResult";
 
 /**
  * verification-wait.sh on the simulated host: the kubectl stand-in serves the Job, its pod (whose
@@ -59,6 +60,29 @@ describe("verification-wait.sh", () => {
         assert.equal((run.stderr.match(/\[verification\] poll \d+ \(\d+s of 10s\): job gpu-verify-3f2b9c1d0e: running; pod .*: Pending \(ContainerCreating\) on minikube/g) ?? []).length, 2);
         assert.ok(host.calls("kubectl").every((e) => e.args[0] === "--kubeconfig"));
         assert.deepEqual(host.calls("kubectl", "logs").map((e) => e.args.slice(-3)), [[NS, "logs", POD]]);
+    });
+
+    it("the captured log feeds the gpuVerification verdict: passed, driver mismatch, unknown UUID", async () => {
+        const pod = simJobPod(JOB, NS, POD, SUCCEEDED, { node: "minikube" });
+        writeKubeObjects(host, { jobs: [simJob(JOB, NS, JOB_COMPLETE, 1)], pods: [pod] });
+        writePodLog(host, NS, POD, H200_LOG);
+        const run = await host.runScript("verification-wait.sh", env());
+        assert.equal(run.code, 0, run.stderr);
+        const s = summaryOf(run);
+        const verdict = (hostDriverVersion: string, hostGpuUuids: string[]) => evaluateVerification({
+            jobSucceeded: s.succeeded === true, log: String(s.log), node: String(s.node), image: IMAGE, minGpus: 1,
+            hostDriverVersion, hostGpuUuids,
+        });
+        const h200 = "GPU-6121f79f-64c1-4fce-d205-887843b4899e";
+        const ok = verdict("580.159.04", [h200]);
+        assert.equal(ok.passed, true, ok.reasons.join("; "));
+        assert.equal(ok.node, "minikube");
+        const mismatch = verdict("570.86.15", [h200]);
+        assert.equal(mismatch.passed, false);
+        assert.deepEqual(mismatch.reasons, ["driver version in the pod (580.159.04) differs from the host's (570.86.15)"]);
+        const stranger = verdict("580.159.04", ["GPU-aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"]);
+        assert.equal(stranger.passed, false);
+        assert.deepEqual(stranger.reasons, [`GPU 0 in the pod (${h200}) is not one of the host's GPUs`]);
     });
 
     it("ImagePullBackOff: fails fast (after the grace period, long before the deadline) with the reason, message, events and fix", async () => {
