@@ -21,28 +21,16 @@ PLUGIN_NAMESPACE="kube-system"
 # The addon's DaemonSet (deploy/addons/nvidia-device-plugin in minikube) labels its pods so.
 PLUGIN_SELECTOR="name=nvidia-device-plugin-ds"
 
-require_env GM_PROFILE
-require_match GM_PROFILE '^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$' \
-    "1-40 lowercase letters, digits and '-', starting and ending with a letter or digit"
+require_profile
 # Where our per-profile notes live (default ~/.gpu-minikube); overridable for tests.
 if [ -n "${GM_STATE_DIR:-}" ]; then require_path GM_STATE_DIR; fi
 require_uint GM_TIMEOUT_SECONDS 1 86400
-GM_POLL_SECONDS="${GM_POLL_SECONDS:-2}"
-require_match GM_POLL_SECONDS '^(0?\.[0-9]{1,3}|[12](\.0{1,3})?|1\.[0-9]{1,3})$' "a number of seconds above 0 and at most 2 (e.g. 2 or 0.5)"
-if [[ $GM_POLL_SECONDS =~ ^0?\.0+$ ]]; then
-    fail "input GM_POLL_SECONDS is invalid" "GM_POLL_SECONDS=${GM_POLL_SECONDS}" "set GM_POLL_SECONDS to a number of seconds above 0 and at most 2"
-fi
+require_poll_seconds
 GM_PROC_DIR="${GM_PROC_DIR:-/proc}"
 require_path GM_PROC_DIR
 profile="$GM_PROFILE"
 timeout_s=$((10#$GM_TIMEOUT_SECONDS))
-start_s=$(date +%s)
-deadline=$((start_s + timeout_s))
-# Polling stops early enough to leave time for the diagnostics.
-reserve=$((timeout_s / 5))
-if [ "$reserve" -gt 10 ]; then reserve=10; fi
-if [ "$reserve" -lt 1 ] && [ "$timeout_s" -ge 2 ]; then reserve=1; fi
-poll_deadline=$((deadline - reserve))
+set_poll_deadlines "$timeout_s"
 
 private_tmpdir
 kubeconfig_from_env

@@ -11,8 +11,7 @@ source "$(dirname "$0")/lib/common.sh"
 GM_STAGE="image-load"
 
 require_env GM_PROFILE GM_IMAGE
-require_match GM_PROFILE '^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$' \
-    "1-40 lowercase letters, digits and '-', starting and ending with a letter or digit"
+require_profile
 # [registry[:port]/]path[:tag][@sha256:digest], lowercase path as Docker demands.
 require_match GM_IMAGE '^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]{1,5})?(/[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$' \
     "a Docker image reference like nvidia/cuda:12.5.0-base-ubuntu22.04"

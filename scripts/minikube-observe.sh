@@ -12,9 +12,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 GM_STAGE="cluster-observe"
 
-require_env GM_PROFILE
-require_match GM_PROFILE '^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$' \
-    "1-40 lowercase letters, digits and '-', starting and ending with a letter or digit"
+require_profile
 # Where our per-profile notes live (default ~/.gpu-minikube); overridable for tests.
 if [ -n "${GM_STATE_DIR:-}" ]; then require_path GM_STATE_DIR; fi
 

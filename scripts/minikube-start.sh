@@ -26,8 +26,7 @@ GM_STAGE="cluster"
 
 # --- inputs ---------------------------------------------------------------------------------
 require_env GM_PROFILE GM_MEMORY GM_KUBERNETES_VERSION GM_ADDONS GM_START_TOKEN
-require_match GM_PROFILE '^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$' \
-    "1-40 lowercase letters, digits and '-', starting and ending with a letter or digit"
+require_profile
 # Where our per-profile notes live (default ~/.gpu-minikube); overridable for tests.
 if [ -n "${GM_STATE_DIR:-}" ]; then require_path GM_STATE_DIR; fi
 require_enum GM_DRIVER docker

@@ -22,24 +22,14 @@ require_match GM_NAMESPACE '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$' "a Kubernetes 
 # The Job name is also a label value on its pods (job-name=<name>), so at most 63 characters.
 require_match GM_JOB_NAME '^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$' "a Kubernetes Job name of at most 63 lowercase letters, digits, '-' and '.'"
 require_uint GM_TIMEOUT_SECONDS 1 86400
-GM_POLL_SECONDS="${GM_POLL_SECONDS:-2}"
-require_match GM_POLL_SECONDS '^(0?\.[0-9]{1,3}|[12](\.0{1,3})?|1\.[0-9]{1,3})$' "a number of seconds above 0 and at most 2 (e.g. 2 or 0.5)"
-if [[ $GM_POLL_SECONDS =~ ^0?\.0+$ ]]; then
-    fail "input GM_POLL_SECONDS is invalid" "GM_POLL_SECONDS=${GM_POLL_SECONDS}" "set GM_POLL_SECONDS to a number of seconds above 0 and at most 2"
-fi
+require_poll_seconds
 GM_STUCK_SECONDS="${GM_STUCK_SECONDS:-15}"
 require_uint GM_STUCK_SECONDS 0 3600
 ns="$GM_NAMESPACE"
 job="$GM_JOB_NAME"
 timeout_s=$((10#$GM_TIMEOUT_SECONDS))
 stuck_s=$((10#$GM_STUCK_SECONDS))
-start_s=$(date +%s)
-deadline=$((start_s + timeout_s))
-# Polling stops early enough to leave time for the diagnostics.
-reserve=$((timeout_s / 5))
-if [ "$reserve" -gt 10 ]; then reserve=10; fi
-if [ "$reserve" -lt 1 ] && [ "$timeout_s" -ge 2 ]; then reserve=1; fi
-poll_deadline=$((deadline - reserve))
+set_poll_deadlines "$timeout_s"
 
 private_tmpdir
 kubeconfig_from_env

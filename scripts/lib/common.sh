@@ -348,3 +348,35 @@ minikube_profile_state() {
         grep -v -e ':"Running"$' -e ':"Irrelevant"$' || true)
     if [ -z "$others" ]; then printf 'Running'; else printf 'Stopped'; fi
 }
+
+# require_poll_seconds — GM_POLL_SECONDS (default 2) must be a poll interval above 0 and at most 2 s:
+# waits poll at least every 2 s so progress and failures show up quickly.
+require_poll_seconds() {
+    GM_POLL_SECONDS="${GM_POLL_SECONDS:-2}"
+    require_match GM_POLL_SECONDS '^(0?\.[0-9]{1,3}|[12](\.0{1,3})?|1\.[0-9]{1,3})$' "a number of seconds above 0 and at most 2 (e.g. 2 or 0.5)"
+    if [[ $GM_POLL_SECONDS =~ ^0?\.0+$ ]]; then
+        fail "input GM_POLL_SECONDS is invalid" "GM_POLL_SECONDS=${GM_POLL_SECONDS}" "set GM_POLL_SECONDS to a number of seconds above 0 and at most 2"
+    fi
+}
+
+# set_poll_deadlines TIMEOUT_SECONDS — sets start_s, deadline (start + timeout) and poll_deadline,
+# which comes a fifth of the timeout (1 to 10 s) earlier, so a wait that gives up still has time
+# to gather its diagnostics and fail within the deadline.
+set_poll_deadlines() {
+    local timeout_s="$1" reserve
+    start_s=$(date +%s)
+    deadline=$((start_s + timeout_s))
+    reserve=$((timeout_s / 5))
+    if [ "$reserve" -gt 10 ]; then reserve=10; fi
+    if [ "$reserve" -lt 1 ] && [ "$timeout_s" -ge 2 ]; then reserve=1; fi
+    # shellcheck disable=SC2034 # read by the scripts that source this file
+    poll_deadline=$((deadline - reserve))
+}
+
+# require_profile — GM_PROFILE must be set and a valid minikube profile name (the same rule as the
+# `profile` config key): it becomes a Docker container name and a kube context name.
+require_profile() {
+    require_env GM_PROFILE
+    require_match GM_PROFILE '^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$' \
+        "1-40 lowercase letters, digits and '-', starting and ending with a letter or digit"
+}
