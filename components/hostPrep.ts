@@ -76,6 +76,8 @@ export interface DockerGpuCheck {
     exitCode: number;
     /** Image as configured. */
     image: string;
+    /** The image pinned by digest (`repo@sha256:…`), as pulled on the host; null if Docker reported none. */
+    imageDigest: string | null;
     /** Driver version seen inside the container. */
     driverVersion: string | null;
     /** CUDA version seen inside the container. */
@@ -151,8 +153,8 @@ export class HostPrep extends pulumi.ComponentResource {
         const runtimeSummary = runtime.stdout.apply((out) => parseSummary(out, "configure-docker-runtime.sh"));
         this.summary = pulumi.all([this.preflight, toolkitSummary, runtimeSummary])
             .apply(([pre, tk, rt]) => summarizeHostPrep(pre, tk, rt));
-        this.dockerGpuCheck = pulumi.all([gpuCheck.stdout, pulumi.output(image)])
-            .apply(([out, img]) => toDockerGpuCheck(parseSummary(out, "docker-gpu-check.sh"), img));
+        this.dockerGpuCheck = pulumi.all([gpuCheck.stdout, pulumi.output(image), this.cudaImage.repoDigest])
+            .apply(([out, img, digest]) => toDockerGpuCheck(parseSummary(out, "docker-gpu-check.sh"), img, digest ?? null));
 
         this.registerOutputs({ preflight: this.preflight, summary: this.summary, dockerGpuCheck: this.dockerGpuCheck });
     }
@@ -202,13 +204,14 @@ export function summarizeHostPrep(pre: PreflightSummary, toolkit: Record<string,
 }
 
 /** Parses the GPU check container's log into the `dockerGpuCheck` output. */
-export function toDockerGpuCheck(raw: Record<string, unknown>, image: string): DockerGpuCheck {
+export function toDockerGpuCheck(raw: Record<string, unknown>, image: string, imageDigest: string | null): DockerGpuCheck {
     const report = parseNvidiaSmi(typeof raw.log === "string" ? raw.log : "");
     const exitCode = typeof raw.exitCode === "number" ? raw.exitCode : -1;
     return {
         passed: exitCode === 0 && report.gpus.length > 0,
         exitCode,
         image,
+        imageDigest: imageDigest === "" ? null : imageDigest,
         driverVersion: report.driverVersion,
         cudaVersion: report.cudaVersion,
         gpus: report.gpus,

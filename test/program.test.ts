@@ -320,6 +320,7 @@ describe("stack outputs", () => {
         const check = await output(program.dockerGpuCheck);
         assert.equal(check.passed, true);
         assert.equal(check.exitCode, 0);
+        assert.equal(check.imageDigest, "nvidia/cuda@sha256:abcd");
         assert.equal(check.driverVersion, "580.159.04");
         assert.deepEqual(check.gpus.map((g) => g.uuid), [H200_UUID]);
     });
