@@ -35,20 +35,6 @@ set_poll_deadlines "$timeout_s"
 private_tmpdir
 kubeconfig_from_env
 
-# budget SECONDS — SECONDS, or less when the deadline is nearer (at least 1).
-budget() {
-    local left=$((deadline - $(date +%s)))
-    if [ "$left" -lt 1 ]; then left=1; fi
-    if [ "$1" -lt "$left" ]; then printf '%d' "$1"; else printf '%d' "$left"; fi
-}
-
-# kube ARGS... — kubectl on this cluster only (never the ambient context), bounded in time.
-kube() {
-    local b
-    b=$(budget 10)
-    with_deadline "$b" kubectl --kubeconfig "$GM_KUBECONFIG_FILE" --request-timeout="${b}s" "$@"
-}
-
 for tool in minikube kubectl; do
     if ! command -v "$tool" >/dev/null 2>&1; then
         fail "${tool} is not installed" "no ${tool} on PATH" \

@@ -21,13 +21,6 @@ profile="$GM_PROFILE"
 image="${GM_IMAGE:?}"
 deadline=$(($(date +%s) + 10#$GM_TIMEOUT_SECONDS))
 
-# budget SECONDS — SECONDS, or less when the deadline is nearer (at least 1).
-budget() {
-    local left=$((deadline - $(date +%s)))
-    if [ "$left" -lt 1 ]; then left=1; fi
-    if [ "$1" -lt "$left" ]; then printf '%d' "$1"; else printf '%d' "$left"; fi
-}
-
 # The name as the node's runtime lists it: Docker Hub's implicit docker.io/ and library/ made
 # explicit, :latest when there is neither tag nor digest ("nvidia/cuda:12.5.0-base-ubuntu22.04" ->
 # "docker.io/nvidia/cuda:12.5.0-base-ubuntu22.04"). A digest does not survive `docker save | load`,

@@ -63,25 +63,6 @@ memory_mb() {
 }
 want_mem_mb=$(memory_mb "$GM_MEMORY")
 
-# budget SECONDS — SECONDS, or less when the step's deadline is nearer (at least 1).
-budget() {
-    local left=$((deadline - $(date +%s)))
-    if [ "$left" -lt 1 ]; then left=1; fi
-    if [ "$1" -lt "$left" ]; then printf '%d' "$1"; else printf '%d' "$left"; fi
-}
-
-# version_ge A B — A >= B for versions like v1.37.0.
-version_ge() {
-    local a b i
-    IFS=. read -r -a a <<<"${1#v}"
-    IFS=. read -r -a b <<<"${2#v}"
-    for i in 0 1 2; do
-        if [ "$((10#${a[i]:-0}))" -gt "$((10#${b[i]:-0}))" ]; then return 0; fi
-        if [ "$((10#${a[i]:-0}))" -lt "$((10#${b[i]:-0}))" ]; then return 1; fi
-    done
-    return 0
-}
-
 # gpu_kind VALUE — "all" and "nvidia" give the node the same devices (the NVIDIA runtime);
 # "nvidia.com" is the CDI mechanism; "" is no GPU support.
 gpu_kind() {

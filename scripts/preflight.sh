@@ -221,9 +221,7 @@ else
         blocker "cannot read the minikube version" "'minikube version --short' said: $(first_line "${mk_out:-nothing} (exit ${rc})")" \
             "reinstall minikube ≥ v${need_minikube}: https://minikube.sigs.k8s.io/docs/start/"
     else
-        IFS=. read -r mk_major mk_minor _ <<<"${minikube_version#v}"
-        IFS=. read -r need_major need_minor <<<"$need_minikube"
-        if [ "$((10#$mk_major))" -lt "$need_major" ] || { [ "$((10#$mk_major))" -eq "$need_major" ] && [ "$((10#$mk_minor))" -lt "$need_minor" ]; }; then
+        if ! version_ge "$minikube_version" "v${need_minikube}.0"; then
             blocker "minikube ${minikube_version} is too old for --gpus=${GM_MINIKUBE_GPUS}" "${minikube_version} (needs ≥ v${need_minikube})" \
                 "upgrade minikube: https://minikube.sigs.k8s.io/docs/start/"
         else

@@ -38,20 +38,6 @@ if ! command -v kubectl >/dev/null 2>&1; then
         "install it (https://kubernetes.io/docs/tasks/tools/install-kubectl-linux/ or 'sudo snap install kubectl --classic'), then run 'pulumi up' again"
 fi
 
-# budget SECONDS — SECONDS, or less when the deadline is nearer (at least 1).
-budget() {
-    local left=$((deadline - $(date +%s)))
-    if [ "$left" -lt 1 ]; then left=1; fi
-    if [ "$1" -lt "$left" ]; then printf '%d' "$1"; else printf '%d' "$left"; fi
-}
-
-# kube ARGS... — kubectl on this cluster only (never the ambient context), bounded in time.
-kube() {
-    local b
-    b=$(budget 10)
-    with_deadline "$b" kubectl --kubeconfig "$GM_KUBECONFIG_FILE" --request-timeout="${b}s" "$@"
-}
-
 JOB_JSONPATH='{range .status.conditions[*]}{.type}{"="}{.status}{"\t"}{.reason}{"\t"}{.message}{"\n"}{end}'
 # One line per pod: name, phase, node, waiting/terminated reason, its message, exit code,
 # PodScheduled condition (status|reason|message), image.

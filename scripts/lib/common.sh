@@ -380,3 +380,31 @@ require_profile() {
     require_match GM_PROFILE '^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$' \
         "1-40 lowercase letters, digits and '-', starting and ending with a letter or digit"
 }
+
+# budget SECONDS — SECONDS, or less when the step's $deadline (epoch seconds) is nearer (at least 1),
+# so no single call can run past the step's deadline.
+budget() {
+    local left=$((deadline - $(date +%s)))
+    if [ "$left" -lt 1 ]; then left=1; fi
+    if [ "$1" -lt "$left" ]; then printf '%d' "$1"; else printf '%d' "$left"; fi
+}
+
+# kube ARGS... — kubectl on this cluster only (the kubeconfig from kubeconfig_from_env, never the
+# ambient context), each call bounded by 10 s and by the step's deadline.
+kube() {
+    local b
+    b=$(budget 10)
+    with_deadline "$b" kubectl --kubeconfig "$GM_KUBECONFIG_FILE" --request-timeout="${b}s" "$@"
+}
+
+# version_ge A B — A >= B for versions like v1.37.0.
+version_ge() {
+    local a b i
+    IFS=. read -r -a a <<<"${1#v}"
+    IFS=. read -r -a b <<<"${2#v}"
+    for i in 0 1 2; do
+        if [ "$((10#${a[i]:-0}))" -gt "$((10#${b[i]:-0}))" ]; then return 0; fi
+        if [ "$((10#${a[i]:-0}))" -lt "$((10#${b[i]:-0}))" ]; then return 1; fi
+    done
+    return 0
+}
