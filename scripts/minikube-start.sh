@@ -284,4 +284,4 @@ fi
 log "profile ${profile}: ${action}; API server ${server}; Kubernetes ${k8s_version:-unknown}"
 printf '{"stage":"cluster","profile":%s,"action":%s,"minikubeVersion":%s,"kubernetesVersion":%s,"apiServer":%s,"kubeconfig":%s}\n' \
     "$(json_str "$profile")" "$(json_str "$action")" "$(json_str_or_null "$mk_version")" \
-    "$(json_str_or_null "$k8s_version")" "$(json_str "$server")" "$(json_text "$kubeconfig")"
+    "$(json_str_or_null "$k8s_version")" "$(json_str "$server")" "$(json_str "$kubeconfig")"

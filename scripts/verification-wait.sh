@@ -205,4 +205,4 @@ if [ "$rc" -ne 0 ]; then
 fi
 log "Job ${ns}/${job} completed on ${node:-unknown node}; pod ${pod} log: $(printf '%s\n' "$pod_log" | wc -l) lines"
 printf '{"stage":"verification","jobName":%s,"succeeded":true,"pod":%s,"node":%s,"log":%s}\n' \
-    "$(json_str "$job")" "$(json_str "$pod")" "$(json_str_or_null "$node")" "$(json_text "$pod_log")"
+    "$(json_str "$job")" "$(json_str "$pod")" "$(json_str_or_null "$node")" "$(json_str "$pod_log")"

@@ -27,28 +27,28 @@ require_env() {
     done
 }
 
-# json_str VALUE — VALUE as a JSON string literal (quotes, backslashes and control characters escaped).
+# json_str VALUE — VALUE as a JSON string literal: quotes, backslashes and control characters
+# escaped. awk does the work because pod logs and kubeconfigs are long, and a per-character bash
+# loop takes seconds on them; bytes are passed through (LC_ALL=C), so UTF-8 text stays intact.
 json_str() {
-    local s="$1" out="" c i code
-    for ((i = 0; i < ${#s}; i++)); do
-        c="${s:i:1}"
-        # shellcheck disable=SC1003 # the pattern is one backslash; the single quotes are right
-        case "$c" in
-            '"') out+='\"' ;;
-            '\') out+='\\' ;;
-            $'\n') out+='\n' ;;
-            $'\r') out+='\r' ;;
-            $'\t') out+='\t' ;;
-            *)
-                printf -v code '%d' "'$c"
-                if [ "$code" -ge 0 ] && [ "$code" -lt 32 ]; then
-                    printf -v c '\\u%04x' "$code"
-                fi
-                out+="$c"
-                ;;
-        esac
-    done
-    printf '"%s"' "$out"
+    local s="$1" trailing=""
+    # awk reads records: a final newline would otherwise be lost.
+    if [[ $s == *$'\n' ]]; then trailing='\n'; fi
+    printf '"'
+    printf '%s' "$s" | LC_ALL=C awk '
+        BEGIN {
+            for (i = 1; i < 32; i++) esc[sprintf("%c", i)] = sprintf("\\u%04x", i)
+            esc["\t"] = "\\t"; esc["\r"] = "\\r"; esc["\""] = "\\\""; esc["\\"] = "\\\\"
+        }
+        {
+            if (NR > 1) printf "\\n"
+            n = length($0)
+            for (i = 1; i <= n; i++) {
+                c = substr($0, i, 1)
+                if (c in esc) printf "%s", esc[c]; else printf "%s", c
+            }
+        }'
+    printf '%s"' "$trailing"
 }
 
 # json_bool VALUE — "true" for 1/true/yes, else "false".
@@ -113,29 +113,6 @@ require_root_access() {
     fi
 }
 
-# wait_until TIMEOUT_SECONDS INTERVAL_SECONDS DESCRIPTION CMD... — polls CMD until it succeeds,
-# printing a progress line per poll; returns 1 (does not exit) when the deadline passes, so the
-# caller can add what it saw and what to check.
-wait_until() {
-    local timeout="$1" interval="$2" what="$3"
-    shift 3
-    local start now elapsed
-    start=$(date +%s)
-    while true; do
-        if "$@"; then
-            return 0
-        fi
-        now=$(date +%s)
-        elapsed=$((now - start))
-        if [ "$elapsed" -ge "$timeout" ]; then
-            log "gave up waiting for ${what} after ${elapsed}s (deadline ${timeout}s)"
-            return 1
-        fi
-        log "waiting for ${what} (${elapsed}s of ${timeout}s)"
-        sleep "$interval"
-    done
-}
-
 # with_deadline SECONDS CMD... — runs CMD but kills it after SECONDS (exit 124), so no single
 # external call (docker, minikube, kubectl) can hang the stage.
 with_deadline() {
@@ -146,28 +123,6 @@ with_deadline() {
 
 # ---------------------------------------------------------------------------------------------
 # Added for the cluster, device-plugin and verification scripts; usable by any host script.
-
-# json_text VALUE — VALUE as a JSON string literal, exactly as json_str escapes it, but done by awk:
-# use it for long text (pod logs, kubeconfigs), where json_str's per-character bash loop takes seconds.
-json_text() {
-    local s="$1" trailing=""
-    if [[ $s == *$'\n' ]]; then trailing='\n'; fi
-    printf '"'
-    printf '%s' "$s" | LC_ALL=C awk '
-        BEGIN {
-            for (i = 1; i < 32; i++) esc[sprintf("%c", i)] = sprintf("\\u%04x", i)
-            esc["\t"] = "\\t"; esc["\r"] = "\\r"; esc["\""] = "\\\""; esc["\\"] = "\\\\"
-        }
-        {
-            if (NR > 1) printf "\\n"
-            n = length($0)
-            for (i = 1; i <= n; i++) {
-                c = substr($0, i, 1)
-                if (c in esc) printf "%s", esc[c]; else printf "%s", c
-            }
-        }'
-    printf '%s"' "$trailing"
-}
 
 # require_match NAME REGEX WHAT — input NAME (an environment variable) must match the bash regular
 # expression REGEX (anchor it); otherwise fail, quoting the value safely and saying what is allowed.
