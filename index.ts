@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, GpuMinikubeConfig, loadConfig } from "./components/config";
 import { DevicePlugin } from "./components/devicePlugin";
 import { GpuVerification } from "./components/gpuVerification";
+import { readHostFacts } from "./components/hostFacts";
 import { HostPrep } from "./components/hostPrep";
 import { MinikubeCluster } from "./components/minikubeCluster";
 
@@ -29,8 +30,13 @@ const host = new HostPrep("host", {
 const cluster = new MinikubeCluster("cluster", {
     profile: cfg.profile,
     ...cfg.minikube,
-    dependsOn: [host.ready],
-});
+}, { dependsOn: [host.ready] });
+
+// The host's driver version and GPU UUIDs, read (read-only) on every preview and up: a driver
+// upgrade since the last run re-checks allocatable GPUs and re-runs the verification.
+const hostFacts = readHostFacts();
+// With verification.alwaysRerun, a value new on every run re-checks allocatable GPUs too.
+const rerunNonce = cfg.verification.alwaysRerun ? new Date().toISOString() : "";
 
 const devicePlugin = new DevicePlugin("device-plugin", {
     profile: cfg.profile,
@@ -38,19 +44,20 @@ const devicePlugin = new DevicePlugin("device-plugin", {
     mode: cfg.devicePlugin.mode,
     timeoutSeconds: cfg.devicePlugin.timeoutSeconds,
     clusterStartToken: cluster.startToken,
-    dependsOn: [cluster.ready],
-});
+    recheckToken: hostFacts.token.apply((t) => (rerunNonce ? `${t}-${rerunNonce}` : t)),
+    deletedWith: cluster.ready,
+}, { dependsOn: [cluster.ready] });
 
 const verification = new GpuVerification("gpu-verification", {
     profile: cfg.profile,
     kubeconfig: cluster.kubeconfig,
     provider: cluster.provider,
     ...cfg.verification,
-    hostDriverVersion: host.preflight.driverVersion,
-    hostGpuUuids: host.preflight.gpus.apply((gpus) => gpus.map((g) => g.uuid)),
+    hostDriverVersion: hostFacts.facts.driverVersion,
+    hostGpuUuids: hostFacts.facts.gpuUuids,
     clusterStartToken: cluster.startToken,
-    dependsOn: [devicePlugin.ready],
-});
+    deletedWith: cluster.ready,
+}, { dependsOn: [devicePlugin.ready] });
 
 /** The minikube profile (also the kube context name). */
 export const profile = cfg.profile;
@@ -62,5 +69,8 @@ export const hostPrep = host.summary;
 export const dockerGpuCheck = host.dockerGpuCheck;
 /** Node name → allocatable `nvidia.com/gpu`. */
 export const gpuAllocatable = devicePlugin.gpuAllocatable;
-/** The verification Job's parsed result; gate pipelines on `.passed`. */
+/**
+ * The verification Job's parsed result; gate pipelines on `.passed == true` (a missing output means
+ * not verified). A failed verification is recorded here with its reasons, and `pulumi up` fails.
+ */
 export const gpuVerification = verification.result;
