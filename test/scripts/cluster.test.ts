@@ -458,6 +458,13 @@ describe("minikube-image-load.sh", () => {
         assert.match(run.stderr, /ERROR: could not load nvidia\/cuda:12\.5\.0-base-ubuntu22\.04 .*docker image inspect/);
     });
 
+    it("refuses a digest-pinned reference with the reason, before any command", async () => {
+        const run = await host.runScript("minikube-image-load.sh", { GM_PROFILE: PROFILE, GM_IMAGE: `${IMAGE}@sha256:${"a".repeat(64)}` });
+        assert.equal(run.code, 1);
+        assert.match(run.stderr, /input GM_IMAGE is invalid .*no @sha256 digest.*minikube image load drops digests/);
+        assert.deepEqual(host.journal(), []);
+    });
+
     it("rejects a hostile image reference before any command", async () => {
         const run = await host.runScript("minikube-image-load.sh", { GM_PROFILE: PROFILE, GM_IMAGE: "nvidia/cuda;reboot" });
         assert.equal(run.code, 1);
