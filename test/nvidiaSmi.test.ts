@@ -198,6 +198,15 @@ test("R610 nvidia-smi --version: 'Deprecated, see ...' is not a version, the KMD
     assert.deepEqual(parseNvidiaSmi(fixture("h200-610-version.txt")), report("610.43.02", "13.3", []));
 });
 
+test("R610 --version without its KMD line: the deprecated DRIVER line gives no version, and says so", () => {
+    const lines = fixture("h200-610-version.txt").split("\n").filter((line) => !line.startsWith("KMD version"));
+    assert.equal(lines[2], 'DRIVER version      : Deprecated, see "KMD version" instead');
+    assert.deepEqual(
+        parseNvidiaSmi(lines.join("\n")),
+        report(null, "13.3", [], [`nvidia-smi printed ${JSON.stringify(lines[2])}, which holds no version`]),
+    );
+});
+
 test("R610 csv of every query field: 241 columns, index in column 30, kmd_version, [N/A] and deprecated cells", () => {
     assert.deepEqual(parseNvidiaSmi(fixture("h200-610-query-all-fields.csv")), report("610.43.02", null, [H200_610]));
 });
@@ -295,6 +304,16 @@ test("a csv table whose header has no known column is skipped with a reason, not
     assert.deepEqual(r.gpus, []);
     assert.equal(r.driverVersion, null);
     assert.match(r.notes.join("\n"), /fan\.count, board\.product, board\.id/);
+});
+
+test("notes stay short: a banner with a hundred unknown labels, a huge unknown csv header", () => {
+    const banner = parseNvidiaSmi("| NVIDIA-SMI 1 " + "Label: 1 ".repeat(100) + "|\n");
+    const csv = parseNvidiaSmi("x.y, ".repeat(2000) + "z\n" + "1, ".repeat(2000) + "2\n");
+    assert.equal(banner.notes.length, 2);
+    assert.equal(csv.notes.length, 1);
+    for (const note of [...banner.notes, ...csv.notes]) {
+        assert.ok(note.length < 600, `note of ${note.length} chars`);
+    }
 });
 
 test("notes only explain what stayed null: a readable log has none", () => {
@@ -404,8 +423,9 @@ test("csv: a 4-digit lower-case PCI domain is normalised to the csv form", () =>
 test("table header with CUDA Version ERR! or N/A gives a null CUDA version", () => {
     const header = (cuda: string): string =>
         `| NVIDIA-SMI 545.46                 Driver Version: 546.80       CUDA Version: ${cuda}     |\n`;
-    assert.deepEqual(parseNvidiaSmi(header("ERR!")), report("546.80", null, []));
-    assert.deepEqual(parseNvidiaSmi(header("N/A")), report("546.80", null, []));
+    const note = (cuda: string): string => `the nvidia-smi banner shows CUDA Version "${cuda}", which is not a version`;
+    assert.deepEqual(parseNvidiaSmi(header("ERR!")), report("546.80", null, [], [note("ERR!")]));
+    assert.deepEqual(parseNvidiaSmi(header("N/A")), report("546.80", null, [], [note("N/A")]));
 });
 
 test("a CUDA version from an unrelated log line is not taken as the driver's", () => {
@@ -453,6 +473,9 @@ test("garbage: a 5 MB string of near-miss lines is rejected quickly", () => {
         "|   7   13   0   0  |      3MiB /  4864MiB | 14      0 |",
         "0, " + "x, ".repeat(40),
         "    Product Name : " + "a".repeat(800),
+        "index, " + "x.y [MiB], ".repeat(1500) + "name",
+        "0, " + "1 MiB, ".repeat(1499) + "GPU",
+        "| NVIDIA-SMI 1 " + "Label: 1 ".repeat(100) + "|",
     ].join("\n");
     const big = nearMisses.repeat(Math.ceil((5 * 1024 * 1024) / nearMisses.length));
     assert.ok(big.length >= 5 * 1024 * 1024);
@@ -489,6 +512,8 @@ test("every prefix of every fixture parses without inventing a GPU", () => {
         "smi-q-full.txt",
         "a100-mig-595-L.txt",
         "wsl2-nvidia-smi-exe-rtx2070-460-wddm-partial.txt",
+        "h200-610-q-partial.txt",
+        "h200-610-query-all-fields.csv",
     ]) {
         const text = fixture(name);
         const full = parseNvidiaSmi(text).gpus;
