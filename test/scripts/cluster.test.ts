@@ -27,6 +27,8 @@ function startEnv(extra: Record<string, string> = {}): Record<string, string> {
         GM_START_TIMEOUT_SECONDS: "30",
         GM_RECREATE_IF_INCOMPATIBLE: "false",
         GM_START_TOKEN: "absent-1764416400-abcd1234",
+        // The user runs Pulumi as a normal user (minikube refuses the docker driver as root, exit 57).
+        SIM_UID: "1000",
         ...extra,
     };
 }
@@ -56,7 +58,7 @@ function assertSelfContainedKubeconfig(kubeconfig: unknown): void {
 describe("minikube-start.sh", () => {
     let host: SimHost;
     beforeEach(() => {
-        host = SimHost.create({ standins: [] });
+        host = SimHost.create({ standins: ["id"] });
         useMinikubeSim(host);
     });
     afterEach(() => host.cleanup());
@@ -407,7 +409,7 @@ describe("minikube-delete.sh", () => {
 
     it("a failing delete fails destroy with the command to run by hand", async () => {
         writeMinikubeProfile(host);
-        host.fault("minikube", { match: "delete", exitCode: 80, stderr: "❌  Exiting due to GUEST_DELETE: docker not running" });
+        host.fault("minikube", { match: "delete", exitCode: 80, stderr: "X Exiting due to GUEST_DELETE: docker not running" });
         const run = await host.runScript("minikube-delete.sh", { GM_PROFILE: PROFILE });
         assert.equal(run.code, 1);
         assert.match(run.stderr, /ERROR: minikube delete -p gpu-minikube failed \(exit 80\).*Fix: .*minikube delete -p gpu-minikube/);
