@@ -173,12 +173,16 @@ export class SimHost {
         };
     }
 
-    /** Runs scripts/SCRIPT with only the given environment (plus {@link env}); never throws on failure. */
-    runScript(script: string, extraEnv: Record<string, string> = {}, timeoutMs = 60_000): Promise<ScriptRun> {
+    /**
+     * Runs scripts/SCRIPT with only the given environment (plus {@link env}); never throws on failure.
+     * `cwd` (default: the repository root, where Pulumi runs commands) lets a test prove a script
+     * does not depend on the caller's directory.
+     */
+    runScript(script: string, extraEnv: Record<string, string> = {}, timeoutMs = 60_000, cwd = REPO_ROOT): Promise<ScriptRun> {
         const started = Date.now();
         return new Promise((resolve, reject) => {
             const child = spawn(path.join(this.sysbin, "bash"), [path.join(REPO_ROOT, "scripts", script)], {
-                cwd: REPO_ROOT,
+                cwd,
                 env: this.env(extraEnv),
                 stdio: ["ignore", "pipe", "pipe"],
                 detached: true,

@@ -370,6 +370,14 @@ describe("minikube-observe.sh", () => {
         assert.equal((await observe()).state, "Unknown");
     });
 
+    it("does not depend on the caller's directory (commands carry no `dir`)", async () => {
+        writeMinikubeProfile(host);
+        const fromRoot = await observe();
+        const elsewhere = await host.runScript("minikube-observe.sh", { GM_PROFILE: PROFILE }, 60_000, host.root);
+        assert.equal(elsewhere.code, 0, elsewhere.stderr);
+        assert.deepEqual(summaryOf(elsewhere), fromRoot);
+    });
+
     it("rejects a hostile profile before any command", async () => {
         const run = await host.runScript("minikube-observe.sh", { GM_PROFILE: "x; rm -rf /" });
         assert.equal(run.code, 1);
