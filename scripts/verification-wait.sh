@@ -227,7 +227,8 @@ while true; do
         status="job ${job}: ${conds:-running}"
     fi
 
-    pods=$(kube -n "$ns" get pods -l "job-name=${job}" -o jsonpath="$POD_JSONPATH" 2>/dev/null) || pods=""
+    pods_ok=true
+    pods=$(kube -n "$ns" get pods -l "job-name=${job}" -o jsonpath="$POD_JSONPATH" 2>/dev/null) || { pods="" pods_ok=false; }
     # backoffLimit 0 means one pod; should there be more, the succeeded one (else the newest) counts.
     row=$(printf '%s\n' "$pods" | awk -F'\t' '$1 != "" { last = $0; if ($2 == "Succeeded") ok = $0 } END { print (ok != "" ? ok : last) }')
     # Tabs are whitespace to `read` (empty fields would collapse): split on the unit separator instead.
@@ -240,7 +241,9 @@ while true; do
         status+="; no pod yet"
     fi
 
-    if printf '%s\n' "$job_conditions" | grep -E '^(Complete|SuccessCriteriaMet)=True' >/dev/null; then
+    # Complete, and its pod read in the same poll (a pod list that timed out is asked again, never
+    # taken for "no pod": that would record a false failure).
+    if [ "$pods_ok" = true ] && printf '%s\n' "$job_conditions" | grep -E '^(Complete|SuccessCriteriaMet)=True' >/dev/null; then
         outcome="complete"
         break
     fi
@@ -309,10 +312,16 @@ if [ -z "$pod" ]; then
     give_up "Job ${ns}/${job} completed but none of its pods is left" "no pod with label job-name=${job}" \
         "the pod was removed before its log was read (ttlSecondsAfterFinished?): the next 'pulumi up' starts a fresh Job"
 fi
-rc=0
-# The trailing "x" keeps the log's own final newlines, which command substitution would strip.
-pod_log=$(kube -n "$ns" logs "$pod" 2>"$GM_TMP/logs.err" && printf x) || rc=$?
-pod_log="${pod_log%x}"
+# The trailing "x" keeps the log's own final newlines, which command substitution would strip. A
+# read that fails (a slow or restarting API server) is tried again before it counts as a failure.
+for attempt in 1 2 3; do
+    rc=0
+    pod_log=$(kube -n "$ns" logs "$pod" 2>"$GM_TMP/logs.err" && printf x) || rc=$?
+    pod_log="${pod_log%x}"
+    if [ "$rc" -eq 0 ] || [ "$attempt" -eq 3 ]; then break; fi
+    log "could not read the log of pod ${ns}/${pod} (kubectl exit ${rc}); trying again"
+    sleep 1
+done
 if [ "$rc" -ne 0 ]; then
     give_up "could not read the log of pod ${ns}/${pod}" "kubectl logs exited ${rc}: $(error_line "$(cat "$GM_TMP/logs.err")")" \
         "check the API server ('kubectl get --raw /readyz'); the next 'pulumi up' starts a fresh Job"

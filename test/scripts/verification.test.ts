@@ -184,6 +184,16 @@ describe("verification-wait.sh", () => {
         assert.match(run.stderr, /verification failed: verification Job gpu-minikube-verification\/gpu-verify-3f2b9c1d0e did not complete within 2s \(found: job gpu-verify-3f2b9c1d0e: running; pod gpu-verify-3f2b9c1d0e-7xk2p: Pending \(ContainerCreating\) on minikube\)/);
     });
 
+    it("a pod list that fails (slow API server) is never taken for 'the Job has no pod'", async () => {
+        writeKubeObjects(host, { jobs: [simJob(JOB, NS, JOB_COMPLETE, 1)], pods: [simJobPod(JOB, NS, POD, SUCCEEDED, { node: "minikube" })] });
+        host.fault("kubectl", { match: "get pods -l", exitCode: 1, stderr: "Unable to connect to the server: net/http: TLS handshake timeout" });
+        const run = await host.runScript("verification-wait.sh", env({ GM_TIMEOUT_SECONDS: "3" }), 40_000);
+        const s = summaryOf(run);
+        assert.equal(s.succeeded, false);
+        assert.doesNotMatch(String(s.failure), /none of its pods is left/, "before: a Complete Job with a failed pod list was reported podless");
+        assert.match(String(s.failure), /did not complete within 3s/);
+    });
+
     it("a Job that does not exist: fails after the grace period, saying so", async () => {
         writeKubeObjects(host, {});
         const run = await host.runScript("verification-wait.sh", env({ GM_TIMEOUT_SECONDS: "60" }), 20_000);
