@@ -94,7 +94,7 @@ give_up() {
         deleted=true
         log "deleted Job ${ns}/${job} (and so its pod) so that it holds no GPU; the next 'pulumi up' starts a fresh Job"
     else
-        log "WARNING: could not delete Job ${ns}/${job}: $(error_line "$(cat "$GM_TMP/delete.out")")"
+        log "WARNING: could not delete Job ${ns}/${job}: $(kubectl_error "$(cat "$GM_TMP/delete.out")")"
     fi
     if [ -n "${GM_PROFILE:-}" ]; then
         mkdir -p "$(gm_profile_state_dir "$GM_PROFILE")"
@@ -205,7 +205,7 @@ while true; do
     rc=0
     job_out=$(kube -n "$ns" get job "$job" -o jsonpath="$JOB_JSONPATH" 2>"$GM_TMP/job.err") || rc=$?
     if [ "$rc" -ne 0 ]; then
-        job_error=$(error_line "$(cat "$GM_TMP/job.err")")
+        job_error=$(kubectl_error "$(cat "$GM_TMP/job.err")")
         job_conditions="" job_uid=""
         if [[ $job_error == *NotFound* || $job_error == *"not found"* ]]; then
             if [ -z "$missing_since" ]; then missing_since=$now; fi
@@ -323,7 +323,7 @@ for attempt in 1 2 3; do
     sleep 1
 done
 if [ "$rc" -ne 0 ]; then
-    give_up "could not read the log of pod ${ns}/${pod}" "kubectl logs exited ${rc}: $(error_line "$(cat "$GM_TMP/logs.err")")" \
+    give_up "could not read the log of pod ${ns}/${pod}" "kubectl logs exited ${rc}: $(kubectl_error "$(cat "$GM_TMP/logs.err")")" \
         "check the API server ('kubectl get --raw /readyz'); the next 'pulumi up' starts a fresh Job"
 fi
 log "Job ${ns}/${job} completed on ${node:-unknown node}; pod ${pod} log: $(printf '%s\n' "$pod_log" | wc -l) lines"

@@ -1,6 +1,6 @@
 // The real kubectl v1.37.2 (built by test/tools/build.sh) against an API server address that
 // refuses connections: it prints klog lines (memcache.go) before its own message, and our scripts'
-// error_line (scripts/lib/common.sh) must quote kubectl's own line. Loopback only: the refused
+// kubectl_error (scripts/lib/common.sh) must quote kubectl's own line. Loopback only: the refused
 // address is a port on 127.0.0.1 that was free a moment ago (kubectl reaches for nothing else; in a
 // fresh network namespace loopback would be down and the error a different one).
 import assert from "node:assert/strict";
@@ -27,7 +27,7 @@ function closedPort(): Promise<number> {
     });
 }
 
-it("real kubectl, API server refusing: klog lines first; error_line quotes kubectl's own message", async (t) => {
+it("real kubectl, API server refusing: klog lines first; kubectl_error quotes kubectl's own message", async (t) => {
     if (missing) return skipOrFailUnderCi(t, missing);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gm-kubectl-"));
     try {
@@ -46,7 +46,7 @@ it("real kubectl, API server refusing: klog lines first; error_line quotes kubec
         assert.notEqual(run.status, 0);
         const lines = run.stderr.split("\n").filter((l) => l.trim() !== "");
         assert.match(lines[0], /^E\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ memcache\.go:\d+\] /, `kubectl's first stderr line:\n${run.stderr}`);
-        const quoted = execFileSync("bash", ["-c", 'source "$1"; error_line "$2"', "_", path.join(REPO_ROOT, "scripts", "lib", "common.sh"), run.stderr],
+        const quoted = execFileSync("bash", ["-c", 'source "$1"; kubectl_error "$2"', "_", path.join(REPO_ROOT, "scripts", "lib", "common.sh"), run.stderr],
             { encoding: "utf8" }).trim();
         assert.equal(quoted, `The connection to the server 127.0.0.1:${port} was refused - did you specify the right host or port?`);
     } finally {

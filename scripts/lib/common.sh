@@ -278,18 +278,14 @@ first_line() {
     printf '%s\n' "$1" | sed '/^[[:space:]]*$/d' | head -n 1
 }
 
-# error_line TEXT — the line of a tool's stderr worth quoting: the last non-empty line that is not a
-# klog line. kubectl (client-go) logs through klog, whose lines look like
-# `E1130 00:47:12.123456   12345 memcache.go:265] "Unhandled Error" err="…"` (k8s.io/klog/v2
-# header: severity, mmdd, time, thread id, file:line]); with an unreachable API server kubectl 1.37
-# prints several of them before its own "The connection to the server … was refused" line. When
-# every line is a klog line, the last one.
-error_line() {
-    local lines line
-    lines=$(printf '%s\n' "$1" | sed '/^[[:space:]]*$/d')
-    line=$(printf '%s\n' "$lines" | grep -Ev '^[IWEF][0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]+ +[0-9]+ [^ ]+:[0-9]+\] ' | tail -n 1) || true
-    if [ -z "$line" ]; then line=$(printf '%s\n' "$lines" | tail -n 1); fi
-    printf '%s\n' "$line"
+# kubectl_error TEXT — the line of kubectl's stderr TEXT that says what went wrong: client-go logs
+# klog lines ("E1130 01:26:53.406994    2504 memcache.go:265] …") before its own message (e.g. "The
+# connection to the server 127.0.0.1:6443 was refused …"), so the first line that is not a klog
+# line; the first line when every line is one.
+kubectl_error() {
+    local line
+    line=$(printf '%s\n' "$1" | sed '/^[[:space:]]*$/d' | grep -vE '^[IWEF][0-9]{4} [0-9:.]+ +[0-9]+ [^ ]+:[0-9]+\] ' | head -n 1 || true)
+    if [ -n "$line" ]; then printf '%s\n' "$line"; else first_line "$1"; fi
 }
 
 # minikube_profile_state PROFILE SECONDS — Running | Stopped | Absent | Unknown, from the profile's

@@ -358,7 +358,7 @@ describe("verification-observe.sh and host-facts.sh (read-only probes)", () => {
     });
 });
 
-describe("error_line (scripts/lib/common.sh)", () => {
+describe("kubectl_error (scripts/lib/common.sh)", () => {
     // What kubectl 1.37 prints on stderr when the API server refuses connections: client-go's
     // discovery cache logs through klog first (memcache.go), then kubectl prints its own message.
     const KUBECTL_REFUSED = [
@@ -367,13 +367,13 @@ describe("error_line (scripts/lib/common.sh)", () => {
         "The connection to the server 127.0.0.1:40123 was refused - did you specify the right host or port?",
         "",
     ].join("\n");
-    const errorLine = (text: string) => execFileSync("bash", ["-c", 'source "$1"; error_line "$2"', "_", path.join(REPO_ROOT, "scripts", "lib", "common.sh"), text], { encoding: "utf8" });
+    const errorLine = (text: string) => execFileSync("bash", ["-c", 'source "$1"; kubectl_error "$2"', "_", path.join(REPO_ROOT, "scripts", "lib", "common.sh"), text], { encoding: "utf8" });
 
     it("quotes kubectl's own line, not the klog lines before it", () => {
         assert.equal(errorLine(KUBECTL_REFUSED), "The connection to the server 127.0.0.1:40123 was refused - did you specify the right host or port?\n");
     });
-    it("a single line is that line; only klog lines: the last one", () => {
+    it("a single line is that line; only klog lines: the first one", () => {
         assert.equal(errorLine('Error from server (NotFound): jobs.batch "x" not found\n'), 'Error from server (NotFound): jobs.batch "x" not found\n');
-        assert.equal(errorLine("I1130 00:00:00.000001       1 a.go:1] one\nW1130 00:00:00.000002       1 b.go:2] two\n"), "W1130 00:00:00.000002       1 b.go:2] two\n");
+        assert.equal(errorLine("I1130 00:00:00.000001       1 a.go:1] one\nW1130 00:00:00.000002       1 b.go:2] two\n"), "I1130 00:00:00.000001       1 a.go:1] one\n");
     });
 });
