@@ -9,12 +9,15 @@
 #   GM_PROC_DIR            procfs, read for WSL2, PID 1 and net.core.bpf_jit_harden (default /proc)
 #   GM_RUN_DIR             /run, read for systemd detection      (default /run)
 #   GM_DOCKER_LOG_FILE     dockerd's log on hosts without systemd (default /var/log/docker.log)
+#   GM_CDI_SPEC_DIR        where the NVIDIA CDI spec is written (default /etc/cdi, as `nvidia-ctk cdi
+#                          generate` and Docker's default CDI spec dirs /etc/cdi, /var/run/cdi have it)
 
 GM_DOCKER_DAEMON_JSON="${GM_DOCKER_DAEMON_JSON:-/etc/docker/daemon.json}"
 GM_STATE_DIR="${GM_STATE_DIR:-/var/lib/gpu-minikube}"
 GM_PROC_DIR="${GM_PROC_DIR:-/proc}"
 GM_RUN_DIR="${GM_RUN_DIR:-/run}"
 GM_DOCKER_LOG_FILE="${GM_DOCKER_LOG_FILE:-/var/log/docker.log}"
+GM_CDI_SPEC_DIR="${GM_CDI_SPEC_DIR:-/etc/cdi}"
 
 # Seconds one `docker info` / `docker version` may take before we call the daemon unresponsive
 # (optional input; preflight sets it from GM_PREFLIGHT_CALL_SECONDS).
@@ -33,6 +36,7 @@ validate_host_paths() {
     require_path GM_PROC_DIR
     require_path GM_RUN_DIR
     require_path GM_DOCKER_LOG_FILE
+    require_path GM_CDI_SPEC_DIR
     require_uint GM_DOCKER_CALL_SECONDS 1 300
 }
 
@@ -85,6 +89,34 @@ docker_unreachable_fix() {
         *)
             printf '%s' "start Docker: 'sudo systemctl start docker' (no systemd: 'sudo service docker start'; Docker Desktop: start the app), then check 'docker info'" ;;
     esac
+}
+
+# docker_endpoint — the daemon this user's docker CLI talks to: DOCKER_HOST, else the current context's
+# endpoint (`docker context inspect` honours both). The Pulumi docker provider is pointed at the same one.
+docker_endpoint() {
+    local ep=""
+    if [ -n "${DOCKER_HOST:-}" ]; then
+        printf '%s' "$DOCKER_HOST"
+        return 0
+    fi
+    ep=$(with_deadline "$GM_DOCKER_CALL_SECONDS" docker context inspect --format '{{.Endpoints.docker.Host}}' 2>/dev/null | head -n 1) || ep=""
+    printf '%s' "${ep:-unix:///var/run/docker.sock}"
+}
+
+# docker_cdi_enabled — the running daemon resolves CDI devices: `docker info` lists CDI spec dirs only
+# when its CDI feature is on (Docker ≥ 25 with features.cdi; on by default since 28.2). Older daemons
+# leave the field empty.
+docker_cdi_enabled() {
+    local dirs
+    dirs=$(with_deadline "$GM_DOCKER_CALL_SECONDS" docker info --format '{{json .CDISpecDirs}}' 2>/dev/null) || return 1
+    [[ "$dirs" == *'"/'* ]]
+}
+
+# docker_version_ge VERSION MIN — Docker's version (e.g. 20.10.24+dfsg1, 28.2.2) is at least MIN.
+docker_version_ge() {
+    local v
+    v=$(grep -oE '^[0-9]+(\.[0-9]+){0,2}' <<<"$1") || return 1
+    version_ge "$v" "$2"
 }
 
 # runtimes_have_nvidia RUNTIMES_JSON — whether Docker's runtimes include `nvidia`.
