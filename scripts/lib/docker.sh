@@ -276,3 +276,64 @@ record_archive() {
     as_root mv "$GM_RUNTIME_RECORD_DIR" "$dest"
     printf '%s' "$dest"
 }
+
+# --- who relies on the recorded changes (two stacks on one host) ---
+# Every stack whose runtime step relies on a change gpu-minikube recorded on this host (the daemon.json
+# edit, the CDI spec) has a file users/<owner> in $GM_STATE_DIR. Destroy removes its own file and undoes
+# the recorded changes only when no other stack's file is left, so destroying one stack never pulls the
+# runtime (and restarts Docker) under another stack's running cluster.
+GM_USERS_DIR="${GM_STATE_DIR}/users"
+# The CDI spec we wrote, recorded like the daemon.json change (target, before, written.sha256, backup).
+GM_CDI_RECORD_DIR="${GM_STATE_DIR}/cdi-spec"
+
+# require_owner — GM_OWNER names this stack (project.stack.<hash of the checkout>); a file name.
+require_owner() {
+    require_env GM_OWNER
+    require_match GM_OWNER '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$' "up to 128 letters, digits, '.', '_' or '-'"
+}
+
+# any_record_exists — gpu-minikube recorded a host change that someone may rely on.
+any_record_exists() {
+    record_exists || [ -f "${GM_CDI_RECORD_DIR}/written.sha256" ]
+}
+
+# users_list — the stacks registered as relying on the recorded changes, comma-separated.
+users_list() {
+    local f out=""
+    [ -d "$GM_USERS_DIR" ] || return 0
+    for f in "$GM_USERS_DIR"/*; do
+        [ -f "$f" ] || continue
+        out+="${out:+,}$(basename "$f")"
+    done
+    printf '%s' "$out"
+}
+
+# user_register OWNER — records that OWNER relies on the recorded changes (idempotent).
+user_register() {
+    [ -f "${GM_USERS_DIR}/$1" ] && return 0
+    as_root mkdir -p "$GM_USERS_DIR"
+    date -u +%Y-%m-%dT%H:%M:%SZ | root_write "${GM_USERS_DIR}/$1"
+}
+
+# user_registered OWNER — OWNER's file exists.
+user_registered() {
+    [ -f "${GM_USERS_DIR}/$1" ]
+}
+
+# user_unregister OWNER — removes OWNER's file (and the dir once empty).
+user_unregister() {
+    [ -f "${GM_USERS_DIR}/$1" ] || return 0
+    as_root rm -f "${GM_USERS_DIR}/$1"
+    as_root rmdir "$GM_USERS_DIR" 2>/dev/null || true
+}
+
+# cdi_spec_file — where the NVIDIA CDI spec lives.
+cdi_spec_file() {
+    printf '%s/nvidia.yaml' "$GM_CDI_SPEC_DIR"
+}
+
+# cdi_spec_usable — some spec in GM_CDI_SPEC_DIR defines nvidia.com/gpu=all (as `nvidia-ctk cdi list` reads it).
+cdi_spec_usable() {
+    [ -d "$GM_CDI_SPEC_DIR" ] || return 1
+    with_deadline 20 nvidia-ctk cdi list --spec-dir "$GM_CDI_SPEC_DIR" 2>/dev/null | grep -qx 'nvidia.com/gpu=all'
+}

@@ -21,7 +21,7 @@ export const HOST_PREP_STANDINS = [
 ];
 
 /** The NVIDIA Container Toolkit's binaries, as the stand-in apt-get installs them. */
-export const TOOLKIT_BINARIES = ["nvidia-ctk", "nvidia-container-runtime-hook", "nvidia-container-runtime"];
+export const TOOLKIT_BINARIES = ["nvidia-ctk", "nvidia-container-runtime-hook", "nvidia-container-runtime", "nvidia-cdi-hook"];
 
 /** Options for {@link HostPrepHost.create}. */
 export interface HostPrepHostOptions {
