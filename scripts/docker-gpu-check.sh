@@ -60,11 +60,17 @@ err=$(cat "$tmp/err")
 # non-empty line that is not that hint.
 docker_error_line() {
     local lines
-    lines=$(sed -e '/^[[:space:]]*$/d' -e "/^Run 'docker [a-z ]*--help' for more information/d" <<<"${err:-$out}")
+    lines=$(sed -e '/^[[:space:]]*$/d' -e "/^Run 'docker [a-z ]*--help' for more information/d" -e "/^See 'docker [a-z ]*--help'\.\$/d" <<<"${err:-$out}")
     grep -m 1 -E '^docker: ' <<<"$lines" || tail -n 1 <<<"$lines"
 }
 
 if [ "$rc" -ne 0 ]; then
+    # Docker 25–28.1 with CDI off (28.2 turned it on by default), or a daemon too old for CDI names
+    # (the CLI then takes nvidia.com/gpu=all for a device path).
+    if [[ "$err" == *'could not select device driver "cdi"'* || "$err" == *'nvidia.com/gpu=all is not an absolute path'* ]]; then
+        fail "Docker does not resolve CDI devices, which minikube.gpus nvidia.com needs" "$(docker_error_line)" \
+            "this Docker does not resolve CDI devices (it needs Docker Engine 25 or newer with \"features\": {\"cdi\": true} in daemon.json): keep hostPrep.configureDocker true, or run 'sudo nvidia-ctk runtime configure --runtime=docker --cdi.enabled' and restart Docker; or use minikube.gpus all"
+    fi
     if [[ "$err" == *'could not select device driver'* ]]; then
         fail "Docker cannot give containers a GPU: the NVIDIA Container Toolkit is missing or Docker was not restarted after it was installed" \
             "$(docker_error_line)" \
@@ -84,8 +90,6 @@ if [ "$rc" -ne 0 ]; then
             fix="the NVIDIA driver is too old for the CUDA version ${IMAGE} requires (${need}): upgrade the driver (Ubuntu: 'sudo ubuntu-drivers install', then reboot), or choose an image for the CUDA version 'nvidia-smi' shows: pulumi config set --path verification.image nvidia/cuda:<version>-base-ubuntu22.04" ;;
         *"unresolvable CDI devices"*)
             fix="Docker has CDI on but no spec defines nvidia.com/gpu=all: keep hostPrep.configureDocker true (it writes the spec), or run 'sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml' and check 'nvidia-ctk cdi list'" ;;
-        *"error gathering device information while adding custom device"*)
-            fix="this Docker does not resolve CDI devices (it needs Docker Engine 25 or newer with \"features\": {\"cdi\": true} in daemon.json): keep hostPrep.configureDocker true, or run 'sudo nvidia-ctk runtime configure --runtime=docker --cdi.enabled' and restart Docker; or use minikube.gpus all" ;;
         *"No such image"* | *"pull access denied"* | *"manifest unknown"* | *"not found: manifest"*)
             fix="check the image name ${IMAGE} and this host's access to its registry" ;;
         *"mount error"*"last insn is not an exit or jmp"*)

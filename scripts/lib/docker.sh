@@ -94,9 +94,18 @@ docker_unreachable_fix() {
 # docker_endpoint — the daemon this user's docker CLI talks to: DOCKER_HOST, else the current context's
 # endpoint (`docker context inspect` honours both). The Pulumi docker provider is pointed at the same one.
 docker_endpoint() {
-    local ep=""
+    local ep="" ctx="${DOCKER_CONTEXT:-}"
     if [ -n "${DOCKER_HOST:-}" ]; then
         printf '%s' "$DOCKER_HOST"
+        return 0
+    fi
+    # No context chosen (DOCKER_CONTEXT, or currentContext in the CLI's config.json): the default
+    # socket, without starting the CLI (as the CLI resolves it: docker/cli cli/command/cli.go).
+    if [ -z "$ctx" ]; then
+        ctx=$(sed -n 's/.*"currentContext"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' "${DOCKER_CONFIG:-$HOME/.docker}/config.json" 2>/dev/null | head -n 1) || ctx=""
+    fi
+    if [ -z "$ctx" ] || [ "$ctx" = default ]; then
+        printf 'unix:///var/run/docker.sock'
         return 0
     fi
     ep=$(with_deadline "$GM_DOCKER_CALL_SECONDS" docker context inspect --format '{{.Endpoints.docker.Host}}' 2>/dev/null | head -n 1) || ep=""

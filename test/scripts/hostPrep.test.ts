@@ -21,6 +21,7 @@ const INPUTS = {
     GM_CONFIGURE_DOCKER: "true",
     GM_TIMEOUT_SECONDS: "10",
     GM_IMAGE: IMAGE,
+    GM_OWNER: "gpu-minikube.dev.0a1b2c3d",
 };
 const H200_UUID = "GPU-6121f79f-64c1-4fce-d205-887843b4899e";
 const NVIDIA_RUNTIME_JSON = '{\n    "runtimes": {\n        "nvidia": {\n            "args": [],\n            "path": "nvidia-container-runtime"\n        }\n    }\n}';
@@ -314,7 +315,9 @@ describe("install-toolkit.sh", () => {
         const h = host();
         const run = await h.run("install-toolkit.sh", INPUTS);
         assert.equal(run.code, 0, run.stderr);
-        assert.deepEqual(summaryOf(run), { stage: "toolkit", changed: true, skipped: false, version: "1.20.0" });
+        const installed = summaryOf(run);
+        assert.ok(typeof installed.installedAt === "number" && Math.abs(installed.installedAt - Date.now() / 1000) < 120, "when it installed, for the runtime step");
+        assert.deepEqual(installed, { stage: "toolkit", changed: true, skipped: false, version: "1.20.0", installedAt: installed.installedAt });
         const steps = h.mutatingCalls().map((e) => `${e.cmd} ${e.args.filter((a) => !a.startsWith("/tmp/")).join(" ")}`);
         assert.deepEqual(steps, [
             "curl -fsSL --retry 2 -o https://nvidia.github.io/libnvidia-container/gpgkey",
@@ -333,7 +336,7 @@ describe("install-toolkit.sh", () => {
         h.sim.resetJournal();
         const again = await h.run("install-toolkit.sh", INPUTS);
         assert.equal(again.code, 0, again.stderr);
-        assert.deepEqual(summaryOf(again), { stage: "toolkit", changed: false, skipped: false, version: "1.20.0" });
+        assert.deepEqual(summaryOf(again), { stage: "toolkit", changed: false, skipped: false, version: "1.20.0", installedAt: null });
         assert.deepEqual(h.mutatingCalls(), []);
     });
 
@@ -341,7 +344,7 @@ describe("install-toolkit.sh", () => {
         const h = host({ toolkitInstalled: true });
         const run = await h.run("install-toolkit.sh", { ...INPUTS, GM_INSTALL_TOOLKIT: "false" });
         assert.equal(run.code, 0, run.stderr);
-        assert.deepEqual(summaryOf(run), { stage: "toolkit", changed: false, skipped: true, version: "1.20.0" });
+        assert.deepEqual(summaryOf(run), { stage: "toolkit", changed: false, skipped: true, version: "1.20.0", installedAt: null });
         assert.deepEqual(h.mutatingCalls(), []);
     });
 
@@ -410,7 +413,10 @@ describe("configure-docker-runtime.sh (stub Docker)", () => {
         const h = readyHost();
         const run = await h.run("configure-docker-runtime.sh", INPUTS);
         assert.equal(run.code, 0, run.stderr);
-        assert.deepEqual(summaryOf(run), { stage: "docker-runtime", changed: false, restarted: false, skipped: false, daemonJson: h.paths.daemonJson, backup: null });
+        assert.deepEqual(summaryOf(run), {
+            stage: "docker-runtime", changed: false, restarted: false, skipped: false, daemonJson: h.paths.daemonJson, backup: null,
+            cdi: false, cdiSpec: null, cdiSpecChanged: false, owner: "gpu-minikube.dev.0a1b2c3d", registered: false, users: [],
+        });
         assert.deepEqual(h.mutatingCalls(), []);
     });
 
@@ -466,7 +472,10 @@ describe("restore-docker-runtime.sh (stub Docker)", () => {
         const h = readyHost();
         const run = await h.run("restore-docker-runtime.sh", INPUTS);
         assert.equal(run.code, 0, run.stderr);
-        assert.deepEqual(summaryOf(run), { stage: "docker-runtime-restore", restored: false, restarted: false, reason: "nothing recorded: daemon.json was not changed by gpu-minikube" });
+        assert.deepEqual(summaryOf(run), {
+            stage: "docker-runtime-restore", restored: false, restarted: false, cdiSpecRemoved: false, users: [],
+            reason: "nothing recorded: daemon.json was not changed by gpu-minikube",
+        });
         assert.equal(h.readDaemonJson(), NVIDIA_RUNTIME_JSON);
         assert.deepEqual(h.mutatingCalls(), []);
     });
