@@ -275,7 +275,7 @@ export function isMutating(e: JournalEntry): boolean {
         case "apt-get": return words.some((w) => ["install", "update", "remove", "upgrade"].includes(w));
         case "curl":
         case "gpg": return true;
-        case "nvidia-ctk": return e.args[0] === "runtime" || e.args[0] === "cdi";
+        case "nvidia-ctk": return e.args[0] === "runtime" || (e.args[0] === "cdi" && e.args[1] !== "list");
         case "systemctl": return words.some((w) => ["restart", "start", "stop", "reload", "try-restart", "reload-or-restart"].includes(w));
         case "service": return words.some((w) => ["restart", "start", "stop", "reload"].includes(w));
         default: return false;

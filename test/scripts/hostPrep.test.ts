@@ -5,6 +5,7 @@ import * as path from "node:path";
 import { afterEach, describe, it } from "node:test";
 import { parseNvidiaSmi } from "../../components/nvidiaSmi";
 import { HostPrepHost, HostPrepHostOptions } from "../harness/hostPrepHost";
+import { ensureNvidiaCtk } from "../harness/nvidiaCtk";
 import { ScriptRun, summaryOf } from "../harness/simHost";
 
 /**
@@ -310,6 +311,29 @@ describe("preflight.sh", () => {
     });
 });
 
+describe("npm run doctor", () => {
+    it("is preflight alone with the config's defaults: read-only, every blocker listed, exit 1 when not ready", async () => {
+        const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "..", "package.json"), "utf8")) as { scripts: Record<string, string> };
+        const doctor = pkg.scripts.doctor;
+        assert.match(doctor, /bash scripts\/preflight\.sh$/);
+        const h = host();
+        h.sim.addStandin("id");
+        const { spawnSync } = await import("node:child_process");
+        const res = spawnSync("sh", ["-c", doctor], {
+            cwd: path.join(__dirname, "..", ".."), encoding: "utf8", env: { ...h.sim.env(), ...h.hostEnv(), SIM_UID: "1000" },
+        });
+        assert.equal(res.status, 0, res.stderr);
+        const s = JSON.parse(res.stdout.trim().split("\n").pop() ?? "{}") as Record<string, unknown>;
+        assert.equal(s.stage, "preflight");
+        assert.deepEqual(h.mutatingCalls(), []);
+        const asRoot = spawnSync("sh", ["-c", doctor], {
+            cwd: path.join(__dirname, "..", ".."), encoding: "utf8", env: { ...h.sim.env(), ...h.hostEnv(), SIM_UID: "0" },
+        });
+        assert.equal(asRoot.status, 1);
+        assert.match(asRoot.stderr, /running as root/);
+    });
+});
+
 describe("install-toolkit.sh", () => {
     it("fresh apt host: NVIDIA's keyring and signed source, apt-get update, install; then a second run changes nothing", async () => {
         const h = host();
@@ -395,6 +419,81 @@ describe("install-toolkit.sh", () => {
         assert.ok(viaSudo.every((a) => a.startsWith("-n ")), viaSudo.join("\n"));
         assert.ok(viaSudo.some((a) => a === "-n gpg"));
         assert.equal(h.sim.calls("sudo", "apt-get", "install").length, 1);
+    });
+});
+
+describe("CDI, minikube.gpus nvidia.com (stub Docker 27 with its CDI feature, real nvidia-ctk)", () => {
+    // The private dockerd of hostPrep.docker.test.ts is Debian's 20.10, which predates CDI (Docker 25):
+    // there it is proven that CDI is refused with the reason. Here the stub Docker models 25–28.1
+    // (CDI only with "features": {"cdi": true}) and the real nvidia-ctk edits daemon.json and reads the spec.
+    const ctk = ensureNvidiaCtk();
+    if (ctk.missing && process.env.CI) {
+        it("CI runs the CDI tests", () => { throw new Error(`the real nvidia-ctk is missing: ${ctk.missing}`); });
+    }
+    const CDI = { ...INPUTS, GM_MINIKUBE_GPUS: "nvidia.com" };
+
+    it("up: runtime + features.cdi by the real nvidia-ctk, a spec defining nvidia.com/gpu=all, one restart, GPU check with --device; re-run changes nothing; destroy undoes both", { skip: ctk.missing ?? false }, async () => {
+        const h = host({ toolkitInstalled: true, nvidiaCtk: ctk.path });
+        // Before: Docker cannot resolve the CDI device.
+        const before = await h.run("docker-gpu-check.sh", CDI);
+        assertFailed(before, "docker-gpu-check", /Docker does not resolve CDI devices.*could not select device driver "cdi"/);
+
+        const up = summaryOf(await h.run("configure-docker-runtime.sh", CDI));
+        assert.deepEqual(up, {
+            stage: "docker-runtime", changed: true, restarted: true, skipped: false, daemonJson: h.paths.daemonJson, backup: null,
+            cdi: true, cdiSpec: path.join(h.paths.cdiSpecDir, "nvidia.yaml"), cdiSpecChanged: true,
+            owner: INPUTS.GM_OWNER, registered: true, users: [INPUTS.GM_OWNER],
+        });
+        assert.deepEqual(JSON.parse(h.readDaemonJson() ?? "null"), {
+            features: { cdi: true }, runtimes: { nvidia: { args: [], path: "nvidia-container-runtime" } },
+        });
+        assert.equal(h.sim.calls("nvidia-ctk", "runtime", "configure", "--runtime=docker").filter((c) => c.args.includes("--cdi.enabled")).length, 1);
+        assert.equal(h.sim.calls("nvidia-ctk", "cdi", "generate").length, 1);
+        assert.equal(h.stubDockerPids().length, 2, "one restart");
+        const check = await h.run("docker-gpu-check.sh", CDI);
+        assert.equal(check.code, 0, check.stderr);
+        const run = h.sim.calls("docker", "run")[1].args;
+        assert.deepEqual(run.slice(4, 6), ["--device", "nvidia.com/gpu=all"], "as minikube v1.38.1 starts its node for --gpus nvidia.com");
+
+        // Re-run: nothing generated, nothing restarted.
+        h.sim.resetJournal();
+        const again = summaryOf(await h.run("configure-docker-runtime.sh", CDI));
+        assert.deepEqual([again.changed, again.restarted, again.cdiSpecChanged], [false, false, false]);
+        assert.deepEqual(h.mutatingCalls(), []);
+
+        // Destroy: the spec we wrote goes, daemon.json goes (there was none), one restart.
+        const down = summaryOf(await h.run("restore-docker-runtime.sh", { ...CDI, PULUMI_COMMAND_STDOUT: JSON.stringify(up) }));
+        assert.deepEqual([down.restored, down.restarted, down.cdiSpecRemoved], [true, true, true]);
+        assert.ok(!fs.existsSync(path.join(h.paths.cdiSpecDir, "nvidia.yaml")));
+        assert.equal(h.readDaemonJson(), null);
+    });
+
+    it("a spec that already defines nvidia.com/gpu=all (e.g. from nvidia-cdi-refresh) is used as it is and never removed", { skip: ctk.missing ?? false }, async () => {
+        const h = host({ toolkitInstalled: true, nvidiaCtk: ctk.path });
+        fs.mkdirSync(h.paths.cdiSpecDir, { recursive: true });
+        const theirs = path.join(h.paths.cdiSpecDir, "nvidia.yaml");
+        const spawn = await import("node:child_process");
+        fs.writeFileSync(theirs, spawn.execFileSync(path.join(h.sim.bin, "nvidia-ctk"), ["cdi", "generate"], { env: h.sim.env() }).toString().replace("update-ldcache", "update-ldcache\n    - --folder=/usr/lib"));
+        const bytes = fs.readFileSync(theirs, "utf8");
+        const up = summaryOf(await h.run("configure-docker-runtime.sh", CDI));
+        assert.equal(up.cdiSpecChanged, false);
+        const down = summaryOf(await h.run("restore-docker-runtime.sh", { ...CDI, PULUMI_COMMAND_STDOUT: JSON.stringify(up) }));
+        assert.equal(down.cdiSpecRemoved, false);
+        assert.equal(fs.readFileSync(theirs, "utf8"), bytes);
+    });
+
+    it("Docker older than 25: the runtime step refuses before touching anything", async () => {
+        const h = host({ toolkitInstalled: true, docker: { version: "24.0.7" } });
+        const run = await h.run("configure-docker-runtime.sh", CDI);
+        assertFailed(run, "docker-runtime", /nvidia\.com \(CDI\) needs Docker Engine 25 or newer \(found: Docker 24\.0\.7\)/);
+        assert.equal(h.readDaemonJson(), null);
+        assert.deepEqual(h.mutatingCalls(), []);
+    });
+
+    it("the GPU check names a missing spec: Docker's 'unresolvable CDI devices' gets the cdi generate fix", async () => {
+        const h = readyHost({ daemonJson: '{"features":{"cdi":true},"runtimes":{"nvidia":{"args":[],"path":"nvidia-container-runtime"}}}' });
+        const run = await h.run("docker-gpu-check.sh", CDI);
+        assertFailed(run, "docker-gpu-check", /\(found: exit 125: docker: Error response from daemon: CDI device injection failed: unresolvable CDI devices nvidia\.com\/gpu=all\)\. Fix: .*nvidia-ctk cdi generate --output=\/etc\/cdi\/nvidia\.yaml/);
     });
 });
 
