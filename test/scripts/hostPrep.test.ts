@@ -311,6 +311,23 @@ describe("preflight.sh", () => {
     });
 });
 
+describe("docker-endpoint.sh (probe for the docker provider)", () => {
+    it("names the daemon the CLI uses and whether it answers; exits 0 either way, read-only", async () => {
+        const h = readyHost();
+        const up = await h.run("docker-endpoint.sh", { DOCKER_HOST: "unix:///run/user/1000/docker.sock" });
+        assert.equal(up.code, 0, up.stderr);
+        assert.deepEqual(summaryOf(up), { stage: "docker-endpoint", dockerHost: "unix:///run/user/1000/docker.sock", reachable: true, error: null, fix: null });
+        const down = host({ docker: { mode: "down" } });
+        const run = await down.run("docker-endpoint.sh");
+        assert.equal(run.code, 0);
+        const s = summaryOf(run);
+        assert.equal(s.reachable, false);
+        assert.match(String(s.error), /Cannot connect to the Docker daemon/);
+        assert.match(String(s.fix), /sudo systemctl start docker/);
+        assert.deepEqual(down.mutatingCalls(), []);
+    });
+});
+
 describe("npm run doctor", () => {
     it("is preflight alone with the config's defaults: read-only, every blocker listed, exit 1 when not ready", async () => {
         const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "..", "package.json"), "utf8")) as { scripts: Record<string, string> };
