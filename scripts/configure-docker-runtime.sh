@@ -3,7 +3,7 @@
 # Docker is not restarted (a restart stops a running minikube). Otherwise:
 #   1. the current daemon.json is copied to a temp file and the real `nvidia-ctk runtime configure
 #      --runtime=docker` edits that copy, so a malformed daemon.json is reported and never touched;
-#   2. the pre-change file (or the fact that there was none) is recorded in $GM_STATE_DIR/docker-runtime
+#   2. the pre-change file (or the fact that there was none) is recorded in $GM_HOST_STATE_DIR/docker-runtime
 #      together with the sha256 of what we write, for restore-docker-runtime.sh;
 #   3. the result replaces daemon.json atomically (same owner and mode);
 #   4. Docker is restarted (systemctl with systemd as PID 1, else `service`), and we wait (deadline
@@ -11,11 +11,11 @@
 # For `minikube.gpus: nvidia.com` (CDI) the same steps also turn on Docker's CDI feature
 # (`--cdi.enabled`: "features": {"cdi": true}), and a CDI spec defining nvidia.com/gpu=all is written with
 # `nvidia-ctk cdi generate` to $GM_CDI_SPEC_DIR/nvidia.yaml when no spec there defines it (`nvidia-ctk cdi
-# list`); an unusable spec we replace is backed up in $GM_STATE_DIR/cdi-spec.
+# list`); an unusable spec we replace is backed up in $GM_HOST_STATE_DIR/cdi-spec.
 # A toolkit installed by this run (GM_TOOLKIT_INSTALLED_AT) restarts Docker once even when daemon.json
 # already names the runtime: dockerd registers its GPU driver (`--gpus`) only if the toolkit's hook was
 # on its PATH when it started.
-# Every stack that relies on a recorded change registers itself ($GM_STATE_DIR/users/<GM_OWNER>), so
+# Every stack that relies on a recorded change registers itself ($GM_HOST_STATE_DIR/users/<GM_OWNER>), so
 # destroy undoes the changes only when the last such stack goes (restore-docker-runtime.sh).
 # Docker Desktop: its daemon config lives in its UI; we never touch /etc/docker/daemon.json there and
 # fail with the steps to add the runtime in Docker Desktop if it is missing.
@@ -26,7 +26,7 @@
 #   GM_OWNER             this stack (project.stack.<checkout hash>), for the users record
 #   GM_MINIKUBE_GPUS     all | nvidia | nvidia.com (default all); nvidia.com also sets up CDI
 #   GM_TOOLKIT_INSTALLED_AT  optional: when the toolkit step installed the toolkit (epoch seconds), else empty
-# Host paths overridable for tests only: GM_DOCKER_DAEMON_JSON, GM_STATE_DIR, GM_PROC_DIR, GM_RUN_DIR,
+# Host paths overridable for tests only: GM_DOCKER_DAEMON_JSON, GM_HOST_STATE_DIR, GM_PROC_DIR, GM_RUN_DIR,
 # GM_DOCKER_LOG_FILE, GM_CDI_SPEC_DIR (see lib/docker.sh).
 # Summary (last stdout line): {"stage":"docker-runtime","changed":bool,"restarted":bool,"skipped":bool,
 # "daemonJson":"/etc/docker/daemon.json","backup":"<path>"|null,"cdi":bool,"cdiSpec":"<path>"|null,
@@ -55,7 +55,7 @@ deadline=$((started + 10#$GM_TIMEOUT_SECONDS))
 cdi_spec_changed=false
 registered=false
 # Where we note that Docker was restarted for a toolkit install, so a re-run does not restart again.
-TOOLKIT_RESTART_MARK="${GM_STATE_DIR}/toolkit-restart"
+TOOLKIT_RESTART_MARK="${GM_HOST_STATE_DIR}/toolkit-restart"
 
 # summary CHANGED RESTARTED SKIPPED [BACKUP]
 summary() {
@@ -98,7 +98,7 @@ ensure_cdi_spec() {
     if [ -f "${GM_CDI_RECORD_DIR}/written.sha256" ]; then
         # Never overwrite a record: it may hold the backup of a spec that was there before us.
         as_root mv "$GM_CDI_RECORD_DIR" "${GM_CDI_RECORD_DIR}.superseded-$(date +%Y%m%dT%H%M%S)"
-        log "an older gpu-minikube CDI record no longer matched ${SPEC}; kept it aside in ${GM_STATE_DIR}"
+        log "an older gpu-minikube CDI record no longer matched ${SPEC}; kept it aside in ${GM_HOST_STATE_DIR}"
     fi
     as_root mkdir -p "$GM_CDI_RECORD_DIR" "$GM_CDI_SPEC_DIR"
     if [ -e "$SPEC" ]; then
@@ -127,7 +127,7 @@ toolkit_restart_due() {
 # mark_toolkit_restart — Docker has been restarted after the toolkit install GM_TOOLKIT_INSTALLED_AT.
 mark_toolkit_restart() {
     [ -n "$GM_TOOLKIT_INSTALLED_AT" ] || return 0
-    as_root mkdir -p "$GM_STATE_DIR"
+    as_root mkdir -p "$GM_HOST_STATE_DIR"
     printf '%s\n' "$GM_TOOLKIT_INSTALLED_AT" | root_write "$TOOLKIT_RESTART_MARK"
 }
 
@@ -250,7 +250,7 @@ else
         as_root cp -p "$TARGET" "$backup"
         if [ "$(file_sha256 "$backup")" != "$cur_sha" ]; then
             fail "could not back up ${TARGET}" "the copy at ${backup} differs from the original" \
-                "check free space and permissions of ${GM_STATE_DIR}, then re-run"
+                "check free space and permissions of ${GM_HOST_STATE_DIR}, then re-run"
         fi
         printf 'present\n' | root_write "${GM_RUNTIME_RECORD_DIR}/before"
     else

@@ -9,7 +9,7 @@
 #   GM_PREFLIGHT_CALL_SECONDS  optional, default 8   deadline of each external call (nvidia-smi, docker, minikube)
 #   GM_MINIKUBE_FORCE    optional, default false     minikube.force: allow running as root (minikube start --force)
 #   GM_IMAGE             optional                    the CUDA image; its CUDA version is compared with the driver's
-# Host paths overridable for tests only: GM_PROC_DIR, GM_RUN_DIR, GM_STATE_DIR, GM_DOCKER_DAEMON_JSON,
+# Host paths overridable for tests only: GM_PROC_DIR, GM_RUN_DIR, GM_HOST_STATE_DIR, GM_DOCKER_DAEMON_JSON,
 # GM_DOCKER_LOG_FILE, GM_CDI_SPEC_DIR (see lib/docker.sh), GM_WSL_LIB_DIR (default /usr/lib/wsl/lib, where
 # WSL2 puts the Windows driver's nvidia-smi) and GM_DEV_DIR (default /dev).
 #

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Host prep, undo of step 3 (run on `pulumi destroy`): puts daemon.json back as it was before
-# configure-docker-runtime.sh changed it, using what that script recorded in $GM_STATE_DIR/docker-runtime,
-# and removes the CDI spec it wrote ($GM_STATE_DIR/cdi-spec) — but only what THIS stack relied on, and
+# configure-docker-runtime.sh changed it, using what that script recorded in $GM_HOST_STATE_DIR/docker-runtime,
+# and removes the CDI spec it wrote ($GM_HOST_STATE_DIR/cdi-spec) — but only what THIS stack relied on, and
 # only when no other stack still does:
 #   - this stack's own create registered nothing (its recorded output, PULUMI_COMMAND_STDOUT, says
 #     "registered": false: it changed nothing and relied on no recorded change) → no-op
-#   - other stacks are still registered in $GM_STATE_DIR/users → this stack's entry is removed, the
+#   - other stacks are still registered in $GM_HOST_STATE_DIR/users → this stack's entry is removed, the
 #     change stays, Docker is not restarted (their clusters keep running)
 #   - this was the last stack relying on the change:
 #   - nothing recorded (we never changed daemon.json)            → no-op
@@ -20,7 +20,7 @@
 #   GM_TIMEOUT_SECONDS   1..3600        deadline for the restart and for Docker to come back
 #   GM_OWNER             this stack, as configure registered it
 #   PULUMI_COMMAND_STDOUT  the create's summary (given by @pulumi/command to delete); optional
-# Host paths overridable for tests only: GM_DOCKER_DAEMON_JSON, GM_STATE_DIR, GM_PROC_DIR, GM_RUN_DIR,
+# Host paths overridable for tests only: GM_DOCKER_DAEMON_JSON, GM_HOST_STATE_DIR, GM_PROC_DIR, GM_RUN_DIR,
 # GM_DOCKER_LOG_FILE (see lib/docker.sh).
 # Summary (last stdout line): {"stage":"docker-runtime-restore","restored":bool,"restarted":bool,
 # "cdiSpecRemoved":bool,"users":["…"],"reason":"…"}

@@ -5,7 +5,10 @@
 #
 # Host paths, overridable by environment for tests ONLY (the Pulumi program never sets them):
 #   GM_DOCKER_DAEMON_JSON  Docker's daemon config file          (default /etc/docker/daemon.json)
-#   GM_STATE_DIR           where gpu-minikube keeps its backups (default /var/lib/gpu-minikube; root-owned)
+#   GM_HOST_STATE_DIR      where gpu-minikube keeps its host-wide records and backups (default
+#                          /var/lib/gpu-minikube; root-owned). Not GM_STATE_DIR: that is the per-user
+#                          notes dir of the cluster scripts (lib/common.sh, default ~/.gpu-minikube), and
+#                          one name with two defaults would put both in one place when it is set.
 #   GM_PROC_DIR            procfs, read for WSL2, PID 1 and net.core.bpf_jit_harden (default /proc)
 #   GM_RUN_DIR             /run, read for systemd detection      (default /run)
 #   GM_DOCKER_LOG_FILE     dockerd's log on hosts without systemd (default /var/log/docker.log)
@@ -13,7 +16,7 @@
 #                          generate` and Docker's default CDI spec dirs /etc/cdi, /var/run/cdi have it)
 
 GM_DOCKER_DAEMON_JSON="${GM_DOCKER_DAEMON_JSON:-/etc/docker/daemon.json}"
-GM_STATE_DIR="${GM_STATE_DIR:-/var/lib/gpu-minikube}"
+GM_HOST_STATE_DIR="${GM_HOST_STATE_DIR:-/var/lib/gpu-minikube}"
 GM_PROC_DIR="${GM_PROC_DIR:-/proc}"
 GM_RUN_DIR="${GM_RUN_DIR:-/run}"
 GM_DOCKER_LOG_FILE="${GM_DOCKER_LOG_FILE:-/var/log/docker.log}"
@@ -24,7 +27,7 @@ GM_CDI_SPEC_DIR="${GM_CDI_SPEC_DIR:-/etc/cdi}"
 GM_DOCKER_CALL_SECONDS="${GM_DOCKER_CALL_SECONDS:-10}"
 
 # What we record about our daemon.json change, so destroy can undo exactly that (see record_* below).
-GM_RUNTIME_RECORD_DIR="${GM_STATE_DIR}/docker-runtime"
+GM_RUNTIME_RECORD_DIR="${GM_HOST_STATE_DIR}/docker-runtime"
 
 # Where Docker Desktop keeps the runtime setting (its UI writes its own daemon.json).
 GM_DESKTOP_FIX="open Docker Desktop → Settings → Docker Engine, add \"runtimes\": {\"nvidia\": {\"path\": \"nvidia-container-runtime\", \"args\": []}} to the JSON, then Apply & restart (on WSL2 also enable Settings → Resources → WSL integration for this distro)"
@@ -32,7 +35,7 @@ GM_DESKTOP_FIX="open Docker Desktop → Settings → Docker Engine, add \"runtim
 # validate_host_paths — the overridable host paths must be plain absolute paths.
 validate_host_paths() {
     require_path GM_DOCKER_DAEMON_JSON
-    require_path GM_STATE_DIR
+    require_path GM_HOST_STATE_DIR
     require_path GM_PROC_DIR
     require_path GM_RUN_DIR
     require_path GM_DOCKER_LOG_FILE
@@ -288,12 +291,12 @@ record_archive() {
 
 # --- who relies on the recorded changes (two stacks on one host) ---
 # Every stack whose runtime step relies on a change gpu-minikube recorded on this host (the daemon.json
-# edit, the CDI spec) has a file users/<owner> in $GM_STATE_DIR. Destroy removes its own file and undoes
+# edit, the CDI spec) has a file users/<owner> in $GM_HOST_STATE_DIR. Destroy removes its own file and undoes
 # the recorded changes only when no other stack's file is left, so destroying one stack never pulls the
 # runtime (and restarts Docker) under another stack's running cluster.
-GM_USERS_DIR="${GM_STATE_DIR}/users"
+GM_USERS_DIR="${GM_HOST_STATE_DIR}/users"
 # The CDI spec we wrote, recorded like the daemon.json change (target, before, written.sha256, backup).
-GM_CDI_RECORD_DIR="${GM_STATE_DIR}/cdi-spec"
+GM_CDI_RECORD_DIR="${GM_HOST_STATE_DIR}/cdi-spec"
 
 # require_owner — GM_OWNER names this stack (project.stack.<hash of the checkout>); a file name.
 require_owner() {

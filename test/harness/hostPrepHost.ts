@@ -6,7 +6,7 @@ import { JournalEntry, ScriptRun, SimHost, STANDINS_DIR, useMinikubeSim } from "
 /**
  * A simulated host for the host-prep scripts (preflight, toolkit, Docker runtime, GPU check), on top of
  * {@link SimHost}: the stand-ins those scripts meet, and every host path they touch redirected into
- * the sim's temp dir through the scripts' test-only overrides (GM_DOCKER_DAEMON_JSON, GM_STATE_DIR,
+ * the sim's temp dir through the scripts' test-only overrides (GM_DOCKER_DAEMON_JSON, GM_HOST_STATE_DIR,
  * GM_PROC_DIR, GM_RUN_DIR, GM_DOCKER_LOG_FILE, GM_WSL_LIB_DIR, GM_APT_KEYRING, GM_APT_LIST), so the
  * machine's real /etc, /var and /proc are never written or read.
  *
@@ -221,7 +221,7 @@ export class HostPrepHost {
         const realDockerd = fs.existsSync(path.join(this.sim.state, "dockerd", "conf"));
         return {
             GM_DOCKER_DAEMON_JSON: this.paths.daemonJson,
-            GM_STATE_DIR: this.paths.stateDir,
+            GM_HOST_STATE_DIR: this.paths.stateDir,
             GM_PROC_DIR: this.paths.procDir,
             GM_RUN_DIR: this.paths.runDir,
             GM_WSL_LIB_DIR: this.paths.wslLibDir,

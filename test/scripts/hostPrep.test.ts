@@ -525,6 +525,16 @@ describe("configure-docker-runtime.sh (stub Docker)", () => {
         assert.equal(h.readDaemonJson(), null);
     });
 
+    it("the host-wide record has its own directory: a user's GM_STATE_DIR (the cluster scripts' notes) never moves it", async () => {
+        const h = host({ toolkitInstalled: true, nvidiaCtk: ensureNvidiaCtk().path });
+        if (!ensureNvidiaCtk().path) return; // the real nvidia-ctk edits daemon.json; CI builds it
+        const notes = path.join(h.sim.home, ".gpu-minikube");
+        const run = await h.run("configure-docker-runtime.sh", { ...INPUTS, GM_STATE_DIR: notes });
+        assert.equal(run.code, 0, run.stderr);
+        assert.ok(h.record(), "recorded in the host state dir");
+        assert.ok(!fs.existsSync(path.join(notes, "docker-runtime")), "nothing of the host's record in the per-user notes dir");
+    });
+
     it("already configured: no change, no restart", async () => {
         const h = readyHost();
         const run = await h.run("configure-docker-runtime.sh", INPUTS);
