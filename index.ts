@@ -26,6 +26,7 @@ const hostFacts = readHostFacts();
 
 const host = new HostPrep("host", {
     minikubeGpus: cfg.minikube.gpus,
+    minikubeForce: cfg.minikube.force,
     installToolkit: cfg.hostPrep.installToolkit,
     configureDocker: cfg.hostPrep.configureDocker,
     timeoutSeconds: cfg.hostPrep.timeoutSeconds,
