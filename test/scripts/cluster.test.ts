@@ -177,7 +177,7 @@ describe("minikube-start.sh", () => {
     it("as root (without --force): minikube's DRV_AS_ROOT (exit 57, checked against the real minikube) reaches the user", async () => {
         const run = await host.runScript("minikube-start.sh", startEnv({ SIM_UID: "0" }));
         assert.equal(run.code, 1);
-        assert.match(run.stderr, /ERROR: minikube start failed \(exit 57\) \(found: Exiting due to DRV_AS_ROOT: The "docker" driver should not be used with root privileges\.\)/);
+        assert.match(run.stderr, /ERROR: minikube refuses to run the docker driver as root \(found: Exiting due to DRV_AS_ROOT: The "docker" driver should not be used with root privileges\.\)\. Fix: run Pulumi as a normal user in the docker group/);
         assert.match(run.stderr, /If you wish to continue as root, use --force/, "minikube's own advice is quoted");
         assert.ok(!fs.existsSync(tokenFile(host)));
     });
