@@ -1,0 +1,74 @@
+import * as crypto from "crypto";
+import { VERIFICATION_NAMESPACE_PREFIX } from "./verificationJob";
+import { WorkloadId, workloadCommand, workloadSlug } from "./workloads";
+
+/** Inputs of one compute workload's Job (vectorAdd, nbody); nvidia-smi keeps today's `buildVerificationJob`. */
+export interface WorkloadJobSpec {
+    /** Which sample runs. */
+    workload: Exclude<WorkloadId, "nvidia-smi">;
+    /** Image (`verification.images.<workload>`). */
+    image: string;
+    /** Seconds before Kubernetes fails the Job (`activeDeadlineSeconds`). */
+    timeoutSeconds: number;
+    /** Free-form re-run token (`verification.runId`); a new value makes a new Job. */
+    runId: string;
+}
+
+/**
+ * GPUs a compute workload asks for: always one. vectorAdd and nbody use one device; with time-slicing on, one
+ * `nvidia.com/gpu` is one share, so the figure nbody reports is what one share delivers.
+ */
+export const WORKLOAD_GPUS = 1;
+
+/**
+ * The Job's name: the workload plus a hash of everything that defines the run (image, command, GPUs, runId), so a
+ * change makes a new Job (never AlreadyExists, never a stale log), as `verificationJobName` does for nvidia-smi.
+ */
+export function workloadJobName(spec: WorkloadJobSpec): string {
+    const hash = crypto.createHash("sha256")
+        .update(JSON.stringify([spec.workload, spec.image, WORKLOAD_GPUS, workloadCommand(spec.workload) ?? null, spec.runId]))
+        .digest("hex")
+        .slice(0, 10);
+    return `gpu-verify-${workloadSlug(spec.workload)}-${hash}`;
+}
+
+/**
+ * The `batch/v1` Job of one compute workload: same namespace, labels (plus the workload's component label), and
+ * no-retry, skip-await shape as the nvidia-smi Job, so the same wait step and the same cleanup apply.
+ */
+export function buildWorkloadJob(spec: WorkloadJobSpec, namespace: string = VERIFICATION_NAMESPACE_PREFIX) {
+    const labels = {
+        "app.kubernetes.io/name": "gpu-verification",
+        "app.kubernetes.io/managed-by": "gpu-minikube",
+        "app.kubernetes.io/component": workloadSlug(spec.workload),
+    };
+    const command = workloadCommand(spec.workload);
+    return {
+        apiVersion: "batch/v1",
+        kind: "Job",
+        metadata: {
+            name: workloadJobName(spec),
+            namespace,
+            labels,
+            annotations: { "pulumi.com/skipAwait": "true" },
+        },
+        spec: {
+            backoffLimit: 0,
+            activeDeadlineSeconds: spec.timeoutSeconds,
+            template: {
+                metadata: { labels },
+                spec: {
+                    restartPolicy: "Never",
+                    containers: [{
+                        name: workloadSlug(spec.workload),
+                        image: spec.image,
+                        // The image is pulled on the host and loaded into minikube first.
+                        imagePullPolicy: "IfNotPresent",
+                        ...(command === undefined ? {} : { command }),
+                        resources: { limits: { "nvidia.com/gpu": String(WORKLOAD_GPUS) } },
+                    }],
+                },
+            },
+        },
+    };
+}
