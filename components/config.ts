@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
+import { DEFAULT_WORKLOAD_IMAGES, DEFAULT_WORKLOADS, WORKLOAD_IDS } from "./workloads";
 
 /** The Pulumi config namespace of every key this program reads (`gpu-minikube:<key>`). */
 export const CONFIG_NAMESPACE = "gpu-minikube";
@@ -72,6 +73,17 @@ const configSchema = z.strictObject({
         gpus: int(1, 64, "GPU count").default(1),
         timeoutSeconds: int(30, 3600, "number of seconds").default(600),
         runId: patterned(RUN_ID_PATTERN, "empty, or up to 20 lowercase letters, digits and '-' (change it to re-run the check)").default(""),
+        workloads: z.array(z.enum(WORKLOAD_IDS, { error: `one of ${WORKLOAD_IDS.map((w) => `"${w}"`).join(", ")}` }),
+            { error: `a list of workloads, e.g. ["nvidia-smi", "vectorAdd"]` })
+            .min(1, { error: `at least one of ${WORKLOAD_IDS.map((w) => `"${w}"`).join(", ")}` })
+            .refine((ws) => new Set(ws).size === ws.length, { error: "a list that names each workload once" })
+            .default([...DEFAULT_WORKLOADS]),
+        images: z.strictObject({
+            vectorAdd: patterned(IMAGE_PATTERN, "a Docker image reference like nvcr.io/nvidia/k8s/cuda-sample:vectoradd-cuda12.5.0")
+                .default(DEFAULT_WORKLOAD_IMAGES.vectorAdd),
+            nbody: patterned(IMAGE_PATTERN, "a Docker image reference like nvcr.io/nvidia/k8s/cuda-sample:nbody-cuda11.7.1")
+                .default(DEFAULT_WORKLOAD_IMAGES.nbody),
+        }, { error: "an object (vectorAdd, nbody; the nvidia-smi image is verification.image)" }).prefault({}),
     }, { error: "an object" }).prefault({}),
 });
 
