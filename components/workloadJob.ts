@@ -1,11 +1,11 @@
 import * as crypto from "crypto";
 import { VERIFICATION_NAMESPACE_PREFIX } from "./verificationJob";
-import { WorkloadId, workloadCommand, workloadSlug } from "./workloads";
+import { ComputeWorkload, workloadCommand, workloadSlug } from "./workloads";
 
 /** Inputs of one compute workload's Job (vectorAdd, nbody); nvidia-smi keeps today's `buildVerificationJob`. */
 export interface WorkloadJobSpec {
     /** Which sample runs. */
-    workload: Exclude<WorkloadId, "nvidia-smi">;
+    workload: ComputeWorkload;
     /** Image (`verification.images.<workload>`). */
     image: string;
     /** Seconds before Kubernetes fails the Job (`activeDeadlineSeconds`). */

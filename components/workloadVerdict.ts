@@ -1,6 +1,6 @@
 import { cudaErrorCodeOf, NbodyReport, parseNbody, parseVectorAdd, quoteLine } from "./cudaSamples";
 import { NBODY_WARNING_FRACTION, nbodyReferenceFor } from "./nbodyReference";
-import { WorkloadId } from "./workloads";
+import { ComputeWorkload, WorkloadId } from "./workloads";
 
 /** nbody's figures in `gpuVerification.workloads.nbody.metrics`. */
 export interface NbodyMetrics {
@@ -158,7 +158,7 @@ export function evaluateNbody(evidence: WorkloadEvidence): WorkloadVerdict {
 }
 
 /** The verdict of a compute workload from its evidence. */
-export function evaluateWorkload(workload: Exclude<WorkloadId, "nvidia-smi">, evidence: WorkloadEvidence): WorkloadVerdict {
+export function evaluateWorkload(workload: ComputeWorkload, evidence: WorkloadEvidence): WorkloadVerdict {
     return workload === "vectorAdd" ? evaluateVectorAdd(evidence) : evaluateNbody(evidence);
 }
 
@@ -168,5 +168,48 @@ export function combineWorkloads(workloads: Partial<Record<WorkloadId, WorkloadV
     return {
         passed: entries.length > 0 && entries.every(([, v]) => v.passed),
         reasons: entries.flatMap(([id, v]) => v.reasons.map((r) => `${id}: ${r}`)),
+    };
+}
+
+/** The fields of the nvidia-smi verdict (`GpuVerificationResult`) that its workload entry repeats. */
+export interface NvidiaSmiOutcome {
+    /** nvidia-smi's own verdict. */
+    passed: boolean;
+    /** Its reasons. */
+    reasons: string[];
+    /** Its image. */
+    image: string;
+    /** Its pod log. */
+    log: string;
+}
+
+/**
+ * The `gpuVerification` output with every configured workload: today's top-level fields stay (from the
+ * nvidia-smi run when it ran), `workloads` holds one verdict per workload in the configured order, and the
+ * top-level `passed` requires all of them; other workloads' reasons follow nvidia-smi's, prefixed with their name.
+ * `base` is null when nvidia-smi is not among the workloads: the top-level fields are then the empty ones given.
+ */
+export function withWorkloads<T extends NvidiaSmiOutcome>(
+    base: T,
+    nvidiaSmiRan: boolean,
+    nvidiaSmiDurationSeconds: number | null,
+    others: Array<[ComputeWorkload, WorkloadVerdict]>,
+    order: readonly WorkloadId[],
+): T & { workloads: Partial<Record<WorkloadId, WorkloadVerdict>> } {
+    const byId: Partial<Record<WorkloadId, WorkloadVerdict>> = Object.fromEntries(others);
+    if (nvidiaSmiRan) {
+        byId["nvidia-smi"] = {
+            passed: base.passed, reasons: base.reasons, image: base.image, durationSeconds: nvidiaSmiDurationSeconds, log: base.log,
+        };
+    }
+    const workloads: Partial<Record<WorkloadId, WorkloadVerdict>> = {};
+    for (const id of order) if (byId[id]) workloads[id] = byId[id];
+    const otherReasons = others.flatMap(([id, v]) => v.reasons.map((r) => `${id}: ${r}`));
+    const all = Object.values(workloads);
+    return {
+        ...base,
+        passed: all.length > 0 && all.every((v) => v.passed),
+        reasons: [...(nvidiaSmiRan ? base.reasons : []), ...otherReasons],
+        workloads,
     };
 }

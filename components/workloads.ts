@@ -6,6 +6,9 @@ export const WORKLOAD_IDS = ["nvidia-smi", "vectorAdd", "nbody"] as const;
 /** One verification workload. */
 export type WorkloadId = (typeof WORKLOAD_IDS)[number];
 
+/** The compute workloads, each a CUDA sample in its own image (vectorAdd, nbody). */
+export type ComputeWorkload = Exclude<WorkloadId, "nvidia-smi">;
+
 /** `verification.workloads` when unset: the driver check, then a real CUDA kernel. */
 export const DEFAULT_WORKLOADS: readonly WorkloadId[] = ["nvidia-smi", "vectorAdd"];
 
@@ -35,7 +38,7 @@ export const NBODY_NUM_BODIES = 204800;
  * vectorAdd's images run the sample by default (every published `kubectl logs` of them relies on it), so a custom
  * `verification.images.vectorAdd` only has to keep that default.
  */
-export function workloadCommand(workload: Exclude<WorkloadId, "nvidia-smi">): string[] | undefined {
+export function workloadCommand(workload: ComputeWorkload): string[] | undefined {
     switch (workload) {
         case "vectorAdd":
             return undefined;

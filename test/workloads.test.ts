@@ -223,3 +223,48 @@ test("top-level passed needs every workload; reasons name their workload", () =>
     assert.ok(c.reasons.every((r) => r.startsWith("vectorAdd: ")));
     assert.deepEqual(combineWorkloads({}), { passed: false, reasons: [] });
 });
+
+test("withWorkloads: top-level fields kept, workloads in configured order, passed needs all", async () => {
+    const { withWorkloads } = await import("../components/workloadVerdict");
+    const base = { passed: true, reasons: [], image: "nvidia/cuda:12.5.0-base-ubuntu22.04", log: "smi", driverVersion: "580.159.04" };
+    const va = evaluateVectorAdd(evidence(fixture("vectoradd-h200-sm75-sass-only.txt"), false));
+    const nb = evaluateNbody(evidence(fixture("nbody-titanx-pascal-docker-partial.txt"), true, NB_IMAGE));
+    const out = withWorkloads(base, true, 1.5, [["vectorAdd", va], ["nbody", nb]], ["nbody", "nvidia-smi", "vectorAdd"]);
+    assert.deepEqual(Object.keys(out.workloads), ["nbody", "nvidia-smi", "vectorAdd"]);
+    assert.equal(out.driverVersion, "580.159.04");
+    assert.equal(out.passed, false);
+    assert.deepEqual(out.workloads["nvidia-smi"], { passed: true, reasons: [], image: base.image, durationSeconds: 1.5, log: "smi" });
+    assert.deepEqual(out.reasons, va.reasons.map((r) => `vectorAdd: ${r}`));
+    assert.match(out.reasons[0], /^vectorAdd: vectorAdd failed: "Failed to launch vectorAdd kernel \(error code no kernel image is available/);
+
+    const allOk = withWorkloads(base, true, null, [["vectorAdd", evaluateVectorAdd(evidence(fixture("vectoradd-h200-sm90.txt"), true))]], ["nvidia-smi", "vectorAdd"]);
+    assert.equal(allOk.passed, true);
+    assert.deepEqual(allOk.reasons, []);
+
+    const smiFailed = withWorkloads({ ...base, passed: false, reasons: ["driver differs"] }, true, null,
+        [["vectorAdd", evaluateVectorAdd(evidence(fixture("vectoradd-h200-sm90.txt"), true))]], ["nvidia-smi", "vectorAdd"]);
+    assert.equal(smiFailed.passed, false);
+    assert.deepEqual(smiFailed.reasons, ["driver differs"]);
+
+    const noSmi = withWorkloads({ ...base, passed: false, reasons: ["not run"] }, false, null, [["nbody", nb]], ["nbody"]);
+    assert.deepEqual(Object.keys(noSmi.workloads), ["nbody"]);
+    assert.equal(noSmi.passed, true);
+    assert.deepEqual(noSmi.reasons, []);
+});
+
+test("workloadVerdictFromSummary reads the wait step's summary; durations from the container's times", async () => {
+    const { workloadVerdictFromSummary, secondsBetween } = await import("../components/workloadRun");
+    const v = workloadVerdictFromSummary("vectorAdd", VA_IMAGE, {
+        stage: "verification", succeeded: true, log: fixture("vectoradd-h200-sm90.txt"),
+        startedAt: "2026-11-30T01:00:00Z", finishedAt: "2026-11-30T01:00:02Z",
+    });
+    assert.equal(v.passed, true);
+    assert.equal(v.durationSeconds, 2);
+    const f = workloadVerdictFromSummary("vectorAdd", VA_IMAGE, { succeeded: false, log: fixture("vectoradd-h200-no-visible-device.txt"), failure: "Failed: BackoffLimitExceeded (exit 1)" });
+    assert.equal(f.passed, false);
+    assert.equal(f.durationSeconds, null);
+    assert.ok(f.reasons.includes("the vectorAdd Job did not complete successfully (Failed: BackoffLimitExceeded (exit 1))"));
+    assert.deepEqual(workloadVerdictFromSummary("nbody", NB_IMAGE, {}).passed, false);
+    assert.equal(secondsBetween("2026-11-30T01:00:02Z", "2026-11-30T01:00:00Z"), null);
+    assert.equal(secondsBetween("x", "y"), null);
+});
