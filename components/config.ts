@@ -75,8 +75,9 @@ const configSchema = z.strictObject({
         runId: patterned(RUN_ID_PATTERN, "empty, or up to 20 lowercase letters, digits and '-' (change it to re-run the check)").default(""),
         workloads: z.array(z.enum(WORKLOAD_IDS, { error: `one of ${WORKLOAD_IDS.map((w) => `"${w}"`).join(", ")}` }),
             { error: `a list of workloads, e.g. ["nvidia-smi", "vectorAdd"]` })
-            .min(1, { error: `at least one of ${WORKLOAD_IDS.map((w) => `"${w}"`).join(", ")}` })
             .refine((ws) => new Set(ws).size === ws.length, { error: "a list that names each workload once" })
+            // nvidia-smi's check (the host's driver and GPU UUIDs in the pod) is what the others build on.
+            .refine((ws) => ws[0] === "nvidia-smi", { error: `a list that starts with "nvidia-smi" (the driver and GPU check the others build on)` })
             .default([...DEFAULT_WORKLOADS]),
         images: z.strictObject({
             vectorAdd: patterned(IMAGE_PATTERN, "a Docker image reference like nvcr.io/nvidia/k8s/cuda-sample:vectoradd-cuda12.5.0")

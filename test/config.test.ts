@@ -207,10 +207,11 @@ describe("verification", () => {
         bad({ timeoutSeconds: 10 }, "timeoutSeconds");
     });
     it("workloads: an ordered, non-empty list of known workloads, each once", () => {
-        assert.deepEqual(set({ workloads: ["nbody", "nvidia-smi"] }).workloads, ["nbody", "nvidia-smi"]);
+        assert.deepEqual(set({ workloads: ["nvidia-smi", "nbody"] }).workloads, ["nvidia-smi", "nbody"]);
+        assert.deepEqual(set({ workloads: ["nvidia-smi", "nbody", "vectorAdd"] }).workloads, ["nvidia-smi", "nbody", "vectorAdd"]);
         assert.deepEqual(set({ workloads: ["nvidia-smi", "vectorAdd", "nbody"] }).workloads, ["nvidia-smi", "vectorAdd", "nbody"]);
         assertOneProblem({ verification: JSON.stringify({ workloads: ["nvidia-smi", "matmul"] }) }, "verification.workloads.1", "\"matmul\"");
-        for (const w of [[], ["vectorAdd", "vectorAdd"], "vectorAdd", [1]]) {
+        for (const w of [[], ["nvidia-smi", "vectorAdd", "vectorAdd"], ["vectorAdd", "nvidia-smi"], ["nbody"], "vectorAdd", [1]]) {
             const problems = problemsOf({ verification: JSON.stringify({ workloads: w }) });
             assert.equal(problems.length, 1, problems.join("\n"));
             assert.match(problems[0], /^gpu-minikube:verification\.workloads(\.0)?: found /);
