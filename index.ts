@@ -5,6 +5,7 @@ import { DevicePlugin } from "./components/devicePlugin";
 import { GpuVerification } from "./components/gpuVerification";
 import { HostPrep } from "./components/hostPrep";
 import { MinikubeCluster } from "./components/minikubeCluster";
+import { WorkloadImages } from "./components/workloadImages";
 
 function validatedConfig(): GpuMinikubeConfig {
     try {
@@ -26,6 +27,12 @@ const host = new HostPrep("host", {
     cudaImage: cfg.verification.image,
 });
 
+// The vectorAdd/nbody images are pulled on the host while the cluster starts.
+const computeWorkloads = cfg.verification.workloads.filter((w) => w !== "nvidia-smi");
+const workloadImages = new WorkloadImages("workload-images", {
+    images: Object.fromEntries(computeWorkloads.map((w) => [w, cfg.verification.images[w]])),
+}, { dependsOn: [host.ready] });
+
 const cluster = new MinikubeCluster("cluster", {
     profile: cfg.profile,
     ...cfg.minikube,
@@ -46,6 +53,8 @@ const verification = new GpuVerification("gpu-verification", {
     kubeconfig: cluster.kubeconfig,
     provider: cluster.provider,
     ...cfg.verification,
+    workloadImages: cfg.verification.images,
+    workloadImageIds: Object.fromEntries(Object.entries(workloadImages.images).map(([w, image]) => [w, image.imageId])),
     hostDriverVersion: host.preflight.driverVersion,
     hostGpuUuids: host.preflight.gpus.apply((gpus) => gpus.map((g) => g.uuid)),
     clusterStartToken: cluster.startToken,

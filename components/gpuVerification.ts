@@ -3,6 +3,9 @@ import * as pulumi from "@pulumi/pulumi";
 import { hostScript, parseSummary } from "./hostCommand";
 import { buildVerificationJob, verificationNamespace } from "./verificationJob";
 import { evaluateVerification, GpuVerificationResult } from "./verificationResult";
+import { ComputeWorkload, WorkloadId } from "./workloads";
+import { runWorkload, secondsBetween } from "./workloadRun";
+import { withWorkloads, WorkloadVerdict } from "./workloadVerdict";
 
 /** Arguments of {@link GpuVerification}. */
 export interface GpuVerificationArgs {
@@ -31,6 +34,12 @@ export interface GpuVerificationArgs {
     clusterStartToken?: pulumi.Input<string>;
     /** Steps the Job must wait for: the device plugin having reported allocatable GPUs. Default: none. */
     dependsOn?: pulumi.Input<pulumi.Resource>[];
+    /** `verification.workloads`, nvidia-smi first; the others run after it, one by one. Default: `["nvidia-smi"]`. */
+    workloads?: readonly WorkloadId[];
+    /** Image per compute workload (`verification.images`); required for each one in `workloads`. Default: none. */
+    workloadImages?: Partial<Record<ComputeWorkload, string>>;
+    /** The host's pulled image id per compute workload (WorkloadImages), so a new digest loads again. Default: none. */
+    workloadImageIds?: Partial<Record<ComputeWorkload, pulumi.Input<string>>>;
 }
 
 /**
@@ -92,7 +101,7 @@ export class GpuVerification extends pulumi.ComponentResource {
             },
         }, { parent: this, dependsOn: [this.job] });
 
-        this.result = pulumi.all([pulumi.unsecret(wait.stdout), args.hostDriverVersion, args.hostGpuUuids])
+        const nvidiaSmi = pulumi.all([pulumi.unsecret(wait.stdout), args.hostDriverVersion, args.hostGpuUuids])
             .apply(([out, hostDriverVersion, hostGpuUuids]) => {
                 const s = parseSummary(out, "verification-wait.sh");
                 return evaluateVerification({
@@ -105,6 +114,28 @@ export class GpuVerification extends pulumi.ComponentResource {
                     hostGpuUuids,
                 });
             });
+
+        // vectorAdd, nbody: one Job each, after nvidia-smi and after each other (never side by side).
+        const order = args.workloads ?? ["nvidia-smi"];
+        let previous: pulumi.Resource = wait;
+        const verdicts: Array<pulumi.Output<[ComputeWorkload, WorkloadVerdict]>> = [];
+        for (const workload of order.filter((w): w is ComputeWorkload => w !== "nvidia-smi")) {
+            const image = args.workloadImages?.[workload];
+            if (image === undefined) throw new Error(`GpuVerification: no image for workload ${workload} (verification.images.${workload})`);
+            const run = runWorkload(name, {
+                workload, image, hostImageId: args.workloadImageIds?.[workload], profile: args.profile, kubeconfig,
+                provider: args.provider, namespace: namespace.metadata.name, clusterStartToken: args.clusterStartToken ?? "",
+                timeoutSeconds: spec.timeoutSeconds, runId: spec.runId, dependsOn: [previous],
+            }, this);
+            previous = run.wait;
+            verdicts.push(run.verdict.apply((v): [ComputeWorkload, WorkloadVerdict] => [workload, v]));
+        }
+        const smiDuration = pulumi.unsecret(wait.stdout).apply((out) => {
+            const s = parseSummary(out, "verification-wait.sh");
+            return secondsBetween(s.startedAt, s.finishedAt);
+        });
+        this.result = pulumi.all([nvidiaSmi, smiDuration, pulumi.all(verdicts)])
+            .apply(([smi, duration, others]) => withWorkloads(smi, true, duration, others, order));
 
         this.registerOutputs({ result: this.result });
     }

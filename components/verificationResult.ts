@@ -1,4 +1,6 @@
 import { NvidiaSmiGpu, parseNvidiaSmi } from "./nvidiaSmi";
+import { WorkloadId } from "./workloads";
+import { WorkloadVerdict } from "./workloadVerdict";
 
 /** The `gpuVerification` stack output, read by pipelines (`jq -e .passed`). */
 export interface GpuVerificationResult {
@@ -18,6 +20,8 @@ export interface GpuVerificationResult {
     image: string;
     /** The pod's whole log. */
     log: string;
+    /** One verdict per configured workload (`verification.workloads`), in that order. Set by GpuVerification. */
+    workloads?: Partial<Record<WorkloadId, WorkloadVerdict>>;
 }
 
 /** What the verification needs to know about the run and the host. */

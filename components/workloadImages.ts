@@ -11,7 +11,8 @@ export interface WorkloadImagesArgs {
 /**
  * Pulls the vectorAdd/nbody images on the host, like HostPrep pulls the nvidia-smi image, so each can be loaded
  * into minikube before its Job. Give it the host's ready step as `dependsOn` (Docker must be back from any
- * runtime restart); it then pulls while the cluster starts, off the verification's critical path.
+ * runtime restart; the pulls get it as their own dependency); it then pulls while the cluster starts, off the
+ * verification's critical path.
  */
 export class WorkloadImages extends pulumi.ComponentResource {
     /** The pulled image per workload (its `imageId` changes when a new digest is pulled behind the same tag). */
@@ -26,7 +27,7 @@ export class WorkloadImages extends pulumi.ComponentResource {
             this.images[workload] = new docker.RemoteImage(`${name}-${workload.toLowerCase()}`, {
                 name: image,
                 keepLocally: true,
-            }, { parent: this });
+            }, { parent: this, dependsOn: opts?.dependsOn });
         }
         this.registerOutputs({});
     }
