@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, GpuMinikubeConfig, loadConfig } from "./components/config";
 import { DevicePlugin } from "./components/devicePlugin";
 import { GpuVerification } from "./components/gpuVerification";
+import { readHostFacts } from "./components/hostFacts";
 import { HostPrep } from "./components/hostPrep";
 import { MinikubeCluster } from "./components/minikubeCluster";
 import { WorkloadImages } from "./components/workloadImages";
@@ -36,8 +37,13 @@ const workloadImages = new WorkloadImages("workload-images", {
 const cluster = new MinikubeCluster("cluster", {
     profile: cfg.profile,
     ...cfg.minikube,
-    dependsOn: [host.ready],
-});
+}, { dependsOn: [host.ready] });
+
+// The host's driver version and GPU UUIDs, read (read-only) on every preview and up: a driver
+// upgrade since the last run re-checks allocatable GPUs and re-runs the verification.
+const hostFacts = readHostFacts();
+// With verification.alwaysRerun, a value new on every run re-checks allocatable GPUs too.
+const rerunNonce = cfg.verification.alwaysRerun ? new Date().toISOString() : "";
 
 const devicePlugin = new DevicePlugin("device-plugin", {
     profile: cfg.profile,
@@ -45,8 +51,9 @@ const devicePlugin = new DevicePlugin("device-plugin", {
     mode: cfg.devicePlugin.mode,
     timeoutSeconds: cfg.devicePlugin.timeoutSeconds,
     clusterStartToken: cluster.startToken,
-    dependsOn: [cluster.ready],
-});
+    recheckToken: hostFacts.token.apply((t) => (rerunNonce ? `${t}-${rerunNonce}` : t)),
+    deletedWith: cluster.ready,
+}, { dependsOn: [cluster.ready] });
 
 const verification = new GpuVerification("gpu-verification", {
     profile: cfg.profile,
@@ -55,11 +62,11 @@ const verification = new GpuVerification("gpu-verification", {
     ...cfg.verification,
     workloadImages: cfg.verification.images,
     workloadImageIds: Object.fromEntries(Object.entries(workloadImages.images).map(([w, image]) => [w, image.imageId])),
-    hostDriverVersion: host.preflight.driverVersion,
-    hostGpuUuids: host.preflight.gpus.apply((gpus) => gpus.map((g) => g.uuid)),
+    hostDriverVersion: hostFacts.facts.driverVersion,
+    hostGpuUuids: hostFacts.facts.gpuUuids,
     clusterStartToken: cluster.startToken,
-    dependsOn: [devicePlugin.ready],
-});
+    deletedWith: cluster.ready,
+}, { dependsOn: [devicePlugin.ready] });
 
 /** The minikube profile (also the kube context name). */
 export const profile = cfg.profile;
@@ -71,5 +78,8 @@ export const hostPrep = host.summary;
 export const dockerGpuCheck = host.dockerGpuCheck;
 /** Node name → allocatable `nvidia.com/gpu`. */
 export const gpuAllocatable = devicePlugin.gpuAllocatable;
-/** The verification Job's parsed result; gate pipelines on `.passed`. */
+/**
+ * The verification Job's parsed result; gate pipelines on `.passed == true` (a missing output means
+ * not verified). A failed verification is recorded here with its reasons, and `pulumi up` fails.
+ */
 export const gpuVerification = verification.result;

@@ -12,6 +12,11 @@ export interface WorkloadJobSpec {
     timeoutSeconds: number;
     /** Free-form re-run token (`verification.runId`); a new value makes a new Job. */
     runId: string;
+    /**
+     * The nvidia-smi Job's rerun token (host GPU facts, failed attempts, `alwaysRerun`): whatever gives it a fresh
+     * Job gives this workload one too, so a failed run is never kept as the answer. Default: `""`.
+     */
+    rerunToken?: string;
 }
 
 /**
@@ -21,12 +26,15 @@ export interface WorkloadJobSpec {
 export const WORKLOAD_GPUS = 1;
 
 /**
- * The Job's name: the workload plus a hash of everything that defines the run (image, command, GPUs, runId), so a
- * change makes a new Job (never AlreadyExists, never a stale log), as `verificationJobName` does for nvidia-smi.
+ * The Job's name: the workload plus a hash of everything that defines the run (image, command, GPUs, deadline,
+ * runId, rerun token), so a change makes a new Job (never a stale log), as `verificationJobName` does for
+ * nvidia-smi. The deadline is identity for the same reason as there: a Job that hit it stays Failed.
  */
 export function workloadJobName(spec: WorkloadJobSpec): string {
+    const identity: unknown[] = [spec.workload, spec.image, WORKLOAD_GPUS, workloadCommand(spec.workload) ?? null, spec.runId, spec.timeoutSeconds];
+    if (spec.rerunToken) identity.push(spec.rerunToken);
     const hash = crypto.createHash("sha256")
-        .update(JSON.stringify([spec.workload, spec.image, WORKLOAD_GPUS, workloadCommand(spec.workload) ?? null, spec.runId]))
+        .update(JSON.stringify(identity))
         .digest("hex")
         .slice(0, 10);
     return `gpu-verify-${workloadSlug(spec.workload)}-${hash}`;

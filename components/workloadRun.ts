@@ -1,7 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { hostScript, parseSummary } from "./hostCommand";
-import { buildWorkloadJob } from "./workloadJob";
+import { buildWorkloadJob, workloadJobName } from "./workloadJob";
 import { ComputeWorkload, workloadSlug } from "./workloads";
 import { evaluateWorkload, WorkloadVerdict } from "./workloadVerdict";
 
@@ -27,6 +27,8 @@ export interface WorkloadRunArgs {
     timeoutSeconds: number;
     /** `verification.runId`. */
     runId: string;
+    /** The nvidia-smi Job's rerun token (see `WorkloadJobSpec.rerunToken`). Default: `""`. */
+    rerunToken?: pulumi.Input<string>;
     /** What the image load and the Job wait for: the previous workload's wait step, so workloads run one by one. */
     dependsOn: pulumi.Input<pulumi.Resource>[];
     /** The resource whose deletion takes the cluster away; the Job dies with it. Default: none. */
@@ -83,8 +85,11 @@ export function runWorkload(name: string, args: WorkloadRunArgs, parent: pulumi.
         },
     }, { parent, dependsOn: args.dependsOn });
 
+    const jobName = pulumi.output(args.rerunToken ?? "").apply((rerunToken) => workloadJobName({
+        workload: args.workload, image: args.image, timeoutSeconds: args.timeoutSeconds, runId: args.runId, rerunToken,
+    }));
     const job = new k8s.batch.v1.Job(`${name}-${slug}-job`, {
-        metadata: { ...manifest.metadata, namespace: args.namespace },
+        metadata: { ...manifest.metadata, name: jobName, namespace: args.namespace },
         spec: manifest.spec,
     }, {
         parent,

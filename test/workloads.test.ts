@@ -76,7 +76,10 @@ test("Job names change with image and runId, differ per workload and from the nv
     ]);
     assert.equal(names.size, 5);
     for (const n of names) assert.ok(n.length <= 63 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(n), n);
-    assert.equal(workloadJobName(VA_SPEC), workloadJobName({ ...VA_SPEC, timeoutSeconds: 30 }), "the deadline is not identity");
+    // A Job that hit its deadline stays Failed: a new deadline, or a new rerun token (host facts, failed attempts), is a new Job.
+    assert.notEqual(workloadJobName(VA_SPEC), workloadJobName({ ...VA_SPEC, timeoutSeconds: 30 }));
+    assert.notEqual(workloadJobName(VA_SPEC), workloadJobName({ ...VA_SPEC, rerunToken: "0123456789abcdef" }));
+    assert.equal(workloadJobName(VA_SPEC), workloadJobName({ ...VA_SPEC, rerunToken: "" }));
 });
 
 // ---------------------------------------------------------------------------------------------------------------
