@@ -169,9 +169,11 @@ export class GpuVerification extends pulumi.ComponentResource {
                 });
             });
 
-        // vectorAdd, nbody: one Job each, after nvidia-smi and after each other (never side by side).
+        // vectorAdd, nbody: one Job each, after nvidia-smi and after each other (never side by side); their images
+        // load one after the other while the earlier Jobs run.
         const order = args.workloads ?? ["nvidia-smi"];
         let previous: pulumi.Resource = wait;
+        let previousLoad: pulumi.Resource = imageLoad;
         const verdicts: Array<pulumi.Output<[ComputeWorkload, WorkloadVerdict]>> = [];
         for (const workload of order.filter((w): w is ComputeWorkload => w !== "nvidia-smi")) {
             const image = args.workloadImages?.[workload];
@@ -179,10 +181,12 @@ export class GpuVerification extends pulumi.ComponentResource {
             const run = runWorkload(name, {
                 workload, image, hostImageId: args.workloadImageIds?.[workload], profile: args.profile, kubeconfig,
                 provider: args.provider, namespace: namespace.metadata.name, clusterStartToken: startToken,
-                timeoutSeconds: spec.timeoutSeconds, runId: spec.runId, rerunToken: token, dependsOn: [previous],
+                timeoutSeconds: spec.timeoutSeconds, runId: spec.runId, rerunToken: token,
+                loadAfter: [previousLoad], runAfter: [previous],
                 deletedWith: args.deletedWith,
             }, this);
             previous = run.wait;
+            previousLoad = run.imageLoad;
             verdicts.push(run.verdict.apply((v): [ComputeWorkload, WorkloadVerdict] => [workload, v]));
         }
         const smiDuration = pulumi.unsecret(wait.stdout).apply((out) => {

@@ -29,8 +29,13 @@ export interface WorkloadRunArgs {
     runId: string;
     /** The nvidia-smi Job's rerun token (see `WorkloadJobSpec.rerunToken`). Default: `""`. */
     rerunToken?: pulumi.Input<string>;
-    /** What the image load and the Job wait for: the previous workload's wait step, so workloads run one by one. */
-    dependsOn: pulumi.Input<pulumi.Resource>[];
+    /**
+     * What the image load waits for: the previous image load (and through it the cluster), so loads run one at a
+     * time but off the Jobs' critical path.
+     */
+    loadAfter: pulumi.Input<pulumi.Resource>[];
+    /** What the Job waits for besides its image: the previous workload's wait step, so Jobs run one by one. */
+    runAfter: pulumi.Input<pulumi.Resource>[];
     /** The resource whose deletion takes the cluster away; the Job dies with it. Default: none. */
     deletedWith?: pulumi.Resource;
 }
@@ -39,8 +44,10 @@ export interface WorkloadRunArgs {
 export interface WorkloadRun {
     /** The Job. */
     job: k8s.batch.v1.Job;
-    /** The step that waits for the Job and reads its log; the next workload depends on it. */
+    /** The step that waits for the Job and reads its log; the next workload's Job depends on it. */
     wait: pulumi.Resource;
+    /** The image load; the next workload's image load depends on it. */
+    imageLoad: pulumi.Resource;
     /** The workload's entry of `gpuVerification.workloads`. */
     verdict: pulumi.Output<WorkloadVerdict>;
 }
@@ -83,7 +90,7 @@ export function runWorkload(name: string, args: WorkloadRunArgs, parent: pulumi.
             GM_CLUSTER_START_TOKEN: args.clusterStartToken,
             GM_IMAGE_ID: args.hostImageId ?? "",
         },
-    }, { parent, dependsOn: args.dependsOn });
+    }, { parent, dependsOn: args.loadAfter });
 
     const jobName = pulumi.output(args.rerunToken ?? "").apply((rerunToken) => workloadJobName({
         workload: args.workload, image: args.image, timeoutSeconds: args.timeoutSeconds, runId: args.runId, rerunToken,
@@ -94,7 +101,7 @@ export function runWorkload(name: string, args: WorkloadRunArgs, parent: pulumi.
     }, {
         parent,
         provider: args.provider,
-        dependsOn: [imageLoad],
+        dependsOn: [imageLoad, ...args.runAfter],
         customTimeouts: { create: `${args.timeoutSeconds}s` },
         deleteBeforeReplace: true,
         deletedWith: args.deletedWith,
@@ -114,5 +121,5 @@ export function runWorkload(name: string, args: WorkloadRunArgs, parent: pulumi.
 
     const verdict = pulumi.unsecret(wait.stdout)
         .apply((out) => workloadVerdictFromSummary(args.workload, args.image, parseSummary(out, "verification-wait.sh")));
-    return { job, wait, verdict };
+    return { job, wait, imageLoad, verdict };
 }

@@ -397,13 +397,17 @@ describe("workloads", () => {
         }
     });
 
-    it("workloads run one after the other in the configured order", () => {
-        const smiWait = command("gpu-verification-wait");
+    it("workloads run one after the other in the configured order; image loads run ahead, one at a time", () => {
+        const job = (w: string) => find("kubernetes:batch/v1:Job", `gpu-verification-${w}-job`);
+        assert.ok(job("nbody").dependencies.includes(command("gpu-verification-wait").urn), "nbody after nvidia-smi");
+        assert.ok(job("vectoradd").dependencies.includes(command("gpu-verification-nbody-wait").urn), "vectorAdd after nbody (the configured order)");
         const nbLoad = command("gpu-verification-nbody-image-load");
-        const nbWait = command("gpu-verification-nbody-wait");
         const vaLoad = command("gpu-verification-vectoradd-image-load");
-        assert.ok(nbLoad.dependencies.includes(smiWait.urn), "nbody after nvidia-smi");
-        assert.ok(vaLoad.dependencies.includes(nbWait.urn), "vectorAdd after nbody (the configured order)");
+        assert.ok(nbLoad.dependencies.includes(command("gpu-verification-image-load").urn));
+        assert.ok(vaLoad.dependencies.includes(nbLoad.urn));
+        for (const load of [nbLoad, vaLoad]) {
+            assert.ok(!load.dependencies.some((d) => d.endsWith("-wait")), `${load.name} does not wait for a Job`);
+        }
     });
 });
 
