@@ -17,6 +17,8 @@ export interface WorkloadJobSpec {
      * Job gives this workload one too, so a failed run is never kept as the answer. Default: `""`.
      */
     rerunToken?: string;
+    /** The extended resource the GPU share is asked by (`nvidia.com/gpu.shared` when time-slicing renames it). Default: `nvidia.com/gpu`. */
+    resourceName?: string;
 }
 
 /**
@@ -32,6 +34,7 @@ export const WORKLOAD_GPUS = 1;
  */
 export function workloadJobName(spec: WorkloadJobSpec): string {
     const identity: unknown[] = [spec.workload, spec.image, WORKLOAD_GPUS, workloadCommand(spec.workload) ?? null, spec.runId, spec.timeoutSeconds];
+    if (spec.resourceName && spec.resourceName !== "nvidia.com/gpu") identity.push(spec.resourceName);
     if (spec.rerunToken) identity.push(spec.rerunToken);
     const hash = crypto.createHash("sha256")
         .update(JSON.stringify(identity))
@@ -73,7 +76,7 @@ export function buildWorkloadJob(spec: WorkloadJobSpec, namespace: string = VERI
                         // The image is pulled on the host and loaded into minikube first.
                         imagePullPolicy: "IfNotPresent",
                         ...(command === undefined ? {} : { command }),
-                        resources: { limits: { "nvidia.com/gpu": String(WORKLOAD_GPUS) } },
+                        resources: { limits: { [spec.resourceName ?? "nvidia.com/gpu"]: String(WORKLOAD_GPUS) } },
                     }],
                 },
             },

@@ -27,6 +27,8 @@ export interface WorkloadRunArgs {
     timeoutSeconds: number;
     /** `verification.runId`. */
     runId: string;
+    /** The GPU resource to ask for (see `WorkloadJobSpec.resourceName`). Default: `nvidia.com/gpu`. */
+    resourceName?: string;
     /** The nvidia-smi Job's rerun token (see `WorkloadJobSpec.rerunToken`). Default: `""`. */
     rerunToken?: pulumi.Input<string>;
     /**
@@ -78,7 +80,7 @@ export function workloadVerdictFromSummary(workload: ComputeWorkload, image: str
  */
 export function runWorkload(name: string, args: WorkloadRunArgs, parent: pulumi.Resource): WorkloadRun {
     const manifest = buildWorkloadJob({
-        workload: args.workload, image: args.image, timeoutSeconds: args.timeoutSeconds, runId: args.runId,
+        workload: args.workload, image: args.image, timeoutSeconds: args.timeoutSeconds, runId: args.runId, resourceName: args.resourceName,
     });
     const slug = workloadSlug(args.workload);
 
@@ -94,6 +96,7 @@ export function runWorkload(name: string, args: WorkloadRunArgs, parent: pulumi.
 
     const jobName = pulumi.output(args.rerunToken ?? "").apply((rerunToken) => workloadJobName({
         workload: args.workload, image: args.image, timeoutSeconds: args.timeoutSeconds, runId: args.runId, rerunToken,
+        resourceName: args.resourceName,
     }));
     const job = new k8s.batch.v1.Job(`${name}-${slug}-job`, {
         metadata: { ...manifest.metadata, name: jobName, namespace: args.namespace },

@@ -58,6 +58,12 @@ test("vectorAdd Job: its image, one GPU, the image's own entrypoint, our labels 
     validate(job);
 });
 
+test("with time-slicing renamed, the Job asks for one share of nvidia.com/gpu.shared", () => {
+    const job = buildWorkloadJob({ ...VA_SPEC, resourceName: "nvidia.com/gpu.shared" });
+    assert.deepEqual(job.spec.template.spec.containers[0].resources, { limits: { "nvidia.com/gpu.shared": "1" } });
+    validate(job);
+});
+
 test("nbody Job: FP32 benchmark with a fixed body count on one GPU", () => {
     const job = buildWorkloadJob(NB_SPEC);
     assert.match(job.metadata.name, /^gpu-verify-nbody-[0-9a-f]{10}$/);
@@ -80,6 +86,8 @@ test("Job names change with image and runId, differ per workload and from the nv
     assert.notEqual(workloadJobName(VA_SPEC), workloadJobName({ ...VA_SPEC, timeoutSeconds: 30 }));
     assert.notEqual(workloadJobName(VA_SPEC), workloadJobName({ ...VA_SPEC, rerunToken: "0123456789abcdef" }));
     assert.equal(workloadJobName(VA_SPEC), workloadJobName({ ...VA_SPEC, rerunToken: "" }));
+    assert.equal(workloadJobName(VA_SPEC), workloadJobName({ ...VA_SPEC, resourceName: "nvidia.com/gpu" }));
+    assert.notEqual(workloadJobName(VA_SPEC), workloadJobName({ ...VA_SPEC, resourceName: "nvidia.com/gpu.shared" }));
 });
 
 // ---------------------------------------------------------------------------------------------------------------
