@@ -70,7 +70,8 @@ export function rerunToken(parts: unknown[]): string {
 
 /**
  * A `batch/v1` Job running `nvidia-smi` on `gpus` GPUs, awaited to completion; its pod's log is
- * read back and parsed into the `gpuVerification` stack output. A failed verification is recorded
+ * read back and parsed into the `gpuVerification` stack output. Then one Job per further workload
+ * (`workloads`: vectorAdd, nbody), one after the other, each verdict in `gpuVerification.workloads`. A failed verification is recorded
  * (`passed: false` with reasons), and a gate step then fails `pulumi up` with the same reasons.
  *
  * Pass the previous stage through the component's `dependsOn` option: its children wait for it.

@@ -227,7 +227,7 @@ describe("resource graph", () => {
 
     it("components carry the documented type tokens", () => {
         for (const token of ["gpu-minikube:host:HostPrep", "gpu-minikube:cluster:MinikubeCluster",
-            "gpu-minikube:gpu:DevicePlugin", "gpu-minikube:gpu:GpuVerification"]) {
+            "gpu-minikube:gpu:DevicePlugin", "gpu-minikube:gpu:GpuVerification", "gpu-minikube:gpu:WorkloadImages"]) {
             const inUrns = registered.some((r) => r.urn.includes(`${token}$`));
             assert.ok(inUrns, `${token} is not a parent of any resource`);
         }
