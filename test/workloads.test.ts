@@ -279,3 +279,14 @@ test("workloadVerdictFromSummary reads the wait step's summary; durations from t
     assert.equal(secondsBetween("2026-11-30T01:00:02Z", "2026-11-30T01:00:00Z"), null);
     assert.equal(secondsBetween("x", "y"), null);
 });
+
+test("the H200 recordings: the verdict passes exactly the runs that exited 0 (exit codes from the run's metadata)", () => {
+    const meta = fixture("h200-vectoradd-build-meta.txt");
+    const runs = [...meta.matchAll(/^## run .* -> (vectoradd-h200-[a-z0-9-]+\.txt): exit (\d+), [0-9.]+ s$/gm)];
+    assert.equal(runs.length, 5);
+    for (const [, file, exit] of runs) {
+        const v = evaluateVectorAdd(evidence(fixture(file), exit === "0"));
+        assert.equal(v.passed, exit === "0", `${file} exited ${exit}: ${v.reasons.join("; ")}`);
+        if (exit !== "0") assert.match(v.reasons[0], /^vectorAdd failed: "Failed to /, file);
+    }
+});
