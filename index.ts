@@ -20,12 +20,18 @@ function validatedConfig(): GpuMinikubeConfig {
 
 const cfg = validatedConfig();
 
+// The host's driver version and GPU UUIDs, read (read-only) on every preview and up: a driver
+// upgrade since the last run re-runs preflight and the Docker GPU check, re-checks allocatable
+// GPUs and re-runs the verification.
+const hostFacts = readHostFacts();
+
 const host = new HostPrep("host", {
     minikubeGpus: cfg.minikube.gpus,
     installToolkit: cfg.hostPrep.installToolkit,
     configureDocker: cfg.hostPrep.configureDocker,
     timeoutSeconds: cfg.hostPrep.timeoutSeconds,
     cudaImage: cfg.verification.image,
+    recheckToken: hostFacts.token,
 });
 
 // The vectorAdd/nbody images are pulled on the host while the cluster starts.
@@ -39,9 +45,6 @@ const cluster = new MinikubeCluster("cluster", {
     ...cfg.minikube,
 }, { dependsOn: [host.ready] });
 
-// The host's driver version and GPU UUIDs, read (read-only) on every preview and up: a driver
-// upgrade since the last run re-checks allocatable GPUs and re-runs the verification.
-const hostFacts = readHostFacts();
 // With verification.alwaysRerun, a value new on every run re-checks allocatable GPUs too.
 const rerunNonce = cfg.verification.alwaysRerun ? new Date().toISOString() : "";
 

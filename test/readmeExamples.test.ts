@@ -106,13 +106,14 @@ describe("README config examples", () => {
         assert.throws(() => configSet({}, "pulumi config set --path 'minikube.addons[1]' x"), /array index out of range/);
     });
 
-    for (const command of configSetCommands(README)) {
-        it(`on a fresh stack: ${command}`, () => {
+    // Each example after the ones before it (the README's list builds on itself, e.g. addons[0] then [1]).
+    configSetCommands(README).forEach((command, i) => {
+        it(`after the examples before it: ${command}`, () => {
             const stack: Stack = {};
-            configSet(stack, command);
+            for (const earlier of commands.slice(0, i + 1)) configSet(stack, earlier);
             accepts(stack, command);
         });
-    }
+    });
 
     it("all of them in order, on one stack", () => {
         const stack: Stack = {};

@@ -259,7 +259,7 @@ describe("verification-wait.sh", () => {
     it("an unreachable API server: quotes kubectl's own message, not the klog lines before it", async () => {
         writeKubeObjects(host, { jobs: [simJob(JOB, NS)] });
         fs.writeFileSync(path.join(host.state, "kube", "unreachable"), "");
-        const run = await host.runScript("verification-wait.sh", env({ GM_TIMEOUT_SECONDS: "2" }), 20_000);
+        const run = await host.runScript("verification-wait.sh", env({ GM_TIMEOUT_SECONDS: "6" }), 40_000);
         assert.equal(run.code, 0, run.stderr);
         const s = summaryOf(run);
         assert.equal(s.succeeded, false);
