@@ -3,7 +3,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { withDependsOn } from "./dependsOn";
 import { hostProbe, hostScript, parseSummary } from "./hostCommand";
-import { buildVerificationJob, verificationJobName, verificationNamespace } from "./verificationJob";
+import { buildVerificationJob, VERIFICATION_NAMESPACE_PREFIX, verificationJobName, verificationNamespace } from "./verificationJob";
 import { evaluateVerification, GpuVerificationResult } from "./verificationResult";
 import { ComputeWorkload, WorkloadId } from "./workloads";
 import { runWorkload, secondsBetween } from "./workloadRun";
@@ -96,7 +96,8 @@ export class GpuVerification extends pulumi.ComponentResource {
         const kubeconfig = pulumi.secret(args.kubeconfig);
         const startToken = pulumi.output(args.clusterStartToken ?? "");
         const namespaceName = startToken.apply(verificationNamespace);
-        const incarnation = namespaceName.apply((ns) => ns.slice(ns.lastIndexOf("-") + 1));
+        // The namespace's hash suffix names the cluster incarnation ("" without a start token).
+        const incarnation = namespaceName.apply((ns) => ns.slice(VERIFICATION_NAMESPACE_PREFIX.length + 1));
 
         // Read-only, on every preview and up: the failed attempts on this profile. A new count gives
         // the next `up` after a failure a fresh Job instead of the failed one forever.

@@ -174,6 +174,14 @@ describe("minikube-start.sh", () => {
         assert.ok(!fs.existsSync(tokenFile(host)));
     });
 
+    it("as root (without --force): minikube's DRV_AS_ROOT (exit 57, checked against the real minikube) reaches the user", async () => {
+        const run = await host.runScript("minikube-start.sh", startEnv({ SIM_UID: "0" }));
+        assert.equal(run.code, 1);
+        assert.match(run.stderr, /ERROR: minikube start failed \(exit 57\) \(found: Exiting due to DRV_AS_ROOT: The "docker" driver should not be used with root privileges\.\)/);
+        assert.match(run.stderr, /If you wish to continue as root, use --force/, "minikube's own advice is quoted");
+        assert.ok(!fs.existsSync(tokenFile(host)));
+    });
+
     it("fails a start that exceeds its deadline, within the deadline, quoting minikube's last lines", async () => {
         minikubeStartBehaviour(host, { hangSeconds: 30 });
         const run = await host.runScript("minikube-start.sh", startEnv({ GM_START_TIMEOUT_SECONDS: "2" }), 20_000);
