@@ -6,6 +6,7 @@ import { GpuVerification } from "./components/gpuVerification";
 import { readHostFacts } from "./components/hostFacts";
 import { HostPrep } from "./components/hostPrep";
 import { MinikubeCluster } from "./components/minikubeCluster";
+import { WorkloadImages } from "./components/workloadImages";
 
 function validatedConfig(): GpuMinikubeConfig {
     try {
@@ -34,6 +35,12 @@ const host = new HostPrep("host", {
     recheckToken: hostFacts.token,
 });
 
+// The vectorAdd/nbody images are pulled on the host while the cluster starts.
+const computeWorkloads = cfg.verification.workloads.filter((w) => w !== "nvidia-smi");
+const workloadImages = new WorkloadImages("workload-images", {
+    images: Object.fromEntries(computeWorkloads.map((w) => [w, cfg.verification.images[w]])),
+}, { dependsOn: [host.ready] });
+
 const cluster = new MinikubeCluster("cluster", {
     profile: cfg.profile,
     ...cfg.minikube,
@@ -57,6 +64,8 @@ const verification = new GpuVerification("gpu-verification", {
     kubeconfig: cluster.kubeconfig,
     provider: cluster.provider,
     ...cfg.verification,
+    workloadImages: cfg.verification.images,
+    workloadImageIds: Object.fromEntries(Object.entries(workloadImages.images).map(([w, image]) => [w, image.imageId])),
     hostDriverVersion: hostFacts.facts.driverVersion,
     hostGpuUuids: hostFacts.facts.gpuUuids,
     clusterStartToken: cluster.startToken,

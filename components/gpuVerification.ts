@@ -5,6 +5,9 @@ import { withDependsOn } from "./dependsOn";
 import { hostProbe, hostScript, parseSummary } from "./hostCommand";
 import { buildVerificationJob, VERIFICATION_NAMESPACE_PREFIX, verificationJobName, verificationNamespace } from "./verificationJob";
 import { evaluateVerification, GpuVerificationResult } from "./verificationResult";
+import { ComputeWorkload, WorkloadId } from "./workloads";
+import { runWorkload, secondsBetween } from "./workloadRun";
+import { withWorkloads, WorkloadVerdict } from "./workloadVerdict";
 
 /** Arguments of {@link GpuVerification}. */
 export interface GpuVerificationArgs {
@@ -42,6 +45,12 @@ export interface GpuVerificationArgs {
      * Job die with it, so destroy does not talk to an API server that is about to vanish. Default: none.
      */
     deletedWith?: pulumi.Resource;
+    /** `verification.workloads`, nvidia-smi first; the others run after it, one by one. Default: `["nvidia-smi"]`. */
+    workloads?: readonly WorkloadId[];
+    /** Image per compute workload (`verification.images`); required for each one in `workloads`. Default: none. */
+    workloadImages?: Partial<Record<ComputeWorkload, string>>;
+    /** The host's pulled image id per compute workload (WorkloadImages), so a new digest loads again. Default: none. */
+    workloadImageIds?: Partial<Record<ComputeWorkload, pulumi.Input<string>>>;
 }
 
 /** The gate step's inputs: everything it needs to fail `up` with the verification's reasons. */
@@ -61,7 +70,8 @@ export function rerunToken(parts: unknown[]): string {
 
 /**
  * A `batch/v1` Job running `nvidia-smi` on `gpus` GPUs, awaited to completion; its pod's log is
- * read back and parsed into the `gpuVerification` stack output. A failed verification is recorded
+ * read back and parsed into the `gpuVerification` stack output. Then one Job per further workload
+ * (`workloads`: vectorAdd, nbody), one after the other, each verdict in `gpuVerification.workloads`. A failed verification is recorded
  * (`passed: false` with reasons), and a gate step then fails `pulumi up` with the same reasons.
  *
  * Pass the previous stage through the component's `dependsOn` option: its children wait for it.
@@ -143,7 +153,7 @@ export class GpuVerification extends pulumi.ComponentResource {
             },
         }, { parent: this, dependsOn: [this.job] });
 
-        this.result = pulumi.all([pulumi.unsecret(wait.stdout), args.hostDriverVersion, args.hostGpuUuids, namespaceName, incarnation])
+        const nvidiaSmi = pulumi.all([pulumi.unsecret(wait.stdout), args.hostDriverVersion, args.hostGpuUuids, namespaceName, incarnation])
             .apply(([out, hostDriverVersion, hostGpuUuids, ns, clusterIncarnation]) => {
                 const s = parseSummary(out, "verification-wait.sh");
                 return evaluateVerification({
@@ -161,6 +171,34 @@ export class GpuVerification extends pulumi.ComponentResource {
                 });
             });
 
+        // vectorAdd, nbody: one Job each, after nvidia-smi and after each other (never side by side); their images
+        // load one after the other while the earlier Jobs run.
+        const order = args.workloads ?? ["nvidia-smi"];
+        let previous: pulumi.Resource = wait;
+        let previousLoad: pulumi.Resource = imageLoad;
+        const verdicts: Array<pulumi.Output<[ComputeWorkload, WorkloadVerdict]>> = [];
+        for (const workload of order.filter((w): w is ComputeWorkload => w !== "nvidia-smi")) {
+            const image = args.workloadImages?.[workload];
+            if (image === undefined) throw new Error(`GpuVerification: no image for workload ${workload} (verification.images.${workload})`);
+            const run = runWorkload(name, {
+                workload, image, hostImageId: args.workloadImageIds?.[workload], profile: args.profile, kubeconfig,
+                provider: args.provider, namespace: namespace.metadata.name, clusterStartToken: startToken,
+                timeoutSeconds: spec.timeoutSeconds, runId: spec.runId, rerunToken: token,
+                loadAfter: [previousLoad], runAfter: [previous],
+                deletedWith: args.deletedWith,
+            }, this);
+            previous = run.wait;
+            previousLoad = run.imageLoad;
+            verdicts.push(run.verdict.apply((v): [ComputeWorkload, WorkloadVerdict] => [workload, v]));
+        }
+        const smiDuration = pulumi.unsecret(wait.stdout).apply((out) => {
+            const s = parseSummary(out, "verification-wait.sh");
+            return secondsBetween(s.startedAt, s.finishedAt);
+        });
+        this.result = pulumi.all([nvidiaSmi, smiDuration, pulumi.all(verdicts)])
+            .apply(([smi, duration, others]) => withWorkloads(smi, true, duration, others, order));
+
+        // The gate sees every workload's verdict, after the last one ran.
         const gateEnv = this.result.apply(gateEnvironment);
         this.gate = hostScript(`${name}-gate`, {
             create: "verification-gate.sh",
@@ -170,7 +208,7 @@ export class GpuVerification extends pulumi.ComponentResource {
                 GM_JOB: gateEnv.GM_JOB,
                 GM_VERIFIED_AT: gateEnv.GM_VERIFIED_AT,
             },
-        }, { parent: this, dependsOn: [wait] });
+        }, { parent: this, dependsOn: [previous] });
 
         this.registerOutputs({ result: this.result });
     }

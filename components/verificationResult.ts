@@ -1,4 +1,6 @@
 import { NvidiaSmiGpu, parseNvidiaSmi } from "./nvidiaSmi";
+import { WorkloadId } from "./workloads";
+import { WorkloadVerdict } from "./workloadVerdict";
 
 /**
  * The `gpuVerification` stack output, read by pipelines (`jq -e '.passed == true'`).
@@ -31,6 +33,8 @@ export interface GpuVerificationResult {
     clusterIncarnation: string;
     /** The verification Job (`<namespace>/<name>`); null when unknown. */
     job: string | null;
+    /** One verdict per configured workload (`verification.workloads`), in that order. Set by GpuVerification. */
+    workloads?: Partial<Record<WorkloadId, WorkloadVerdict>>;
 }
 
 /** What the verification needs to know about the run and the host. */

@@ -21,7 +21,8 @@
 #   GM_STUCK_SECONDS (default 15).
 # Output (last stdout line):
 #   {"stage":"verification","jobName":…,"succeeded":true|false,"pod":…,"node":…,"log":"<whole pod log>",
-#    "failure":null|"<what> (found: …). Fix: …","jobDeleted":true|false,"verifiedAt":"<UTC ISO 8601>"}
+#    "failure":null|"<what> (found: …). Fix: …","jobDeleted":true|false,"verifiedAt":"<UTC ISO 8601>",
+#    "startedAt":null|"<RFC 3339>","finishedAt":null|"<RFC 3339>"}   (the container's run, when it ended)
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/lib/common.sh
 source "$(dirname "$0")/lib/common.sh"
@@ -57,12 +58,12 @@ fi
 JOB_JSONPATH='{.metadata.uid}{"\n"}{range .status.conditions[*]}{.type}{"="}{.status}{"\t"}{.reason}{"\t"}{.message}{"\n"}{end}'
 # One line per pod: name, phase, node, waiting/terminated reason, its message, exit code,
 # PodScheduled condition (status|reason|message), image, names of the containers with a status.
-POD_JSONPATH='{range .items[*]}{.metadata.name}{"\t"}{.status.phase}{"\t"}{.spec.nodeName}{"\t"}{range .status.containerStatuses[*]}{.state.waiting.reason}{.state.terminated.reason}{end}{"\t"}{range .status.containerStatuses[*]}{.state.waiting.message}{.state.terminated.message}{end}{"\t"}{range .status.containerStatuses[*]}{.state.terminated.exitCode}{end}{"\t"}{range .status.conditions[?(@.type=="PodScheduled")]}{.status}{"|"}{.reason}{"|"}{.message}{end}{"\t"}{.spec.containers[0].image}{"\t"}{range .status.containerStatuses[*]}{.name}{","}{end}{"\n"}{end}'
+POD_JSONPATH='{range .items[*]}{.metadata.name}{"\t"}{.status.phase}{"\t"}{.spec.nodeName}{"\t"}{range .status.containerStatuses[*]}{.state.waiting.reason}{.state.terminated.reason}{end}{"\t"}{range .status.containerStatuses[*]}{.state.waiting.message}{.state.terminated.message}{end}{"\t"}{range .status.containerStatuses[*]}{.state.terminated.exitCode}{end}{"\t"}{range .status.conditions[?(@.type=="PodScheduled")]}{.status}{"|"}{.reason}{"|"}{.message}{end}{"\t"}{.spec.containers[0].image}{"\t"}{range .status.containerStatuses[*]}{.name}{","}{end}{"\t"}{range .status.containerStatuses[*]}{.state.terminated.startedAt}{end}{"\t"}{range .status.containerStatuses[*]}{.state.terminated.finishedAt}{end}{"\n"}{end}'
 # Every pod that is not finished, with its managed-by label and its nvidia.com/gpu limits: who holds GPUs.
 HOLDERS_JSONPATH='{range .items[*]}{.metadata.namespace}/{.metadata.name}{"\t"}{.metadata.labels.app\.kubernetes\.io/managed-by}{"\t"}{.spec.nodeName}{"\t"}{range .spec.containers[*]}{.resources.limits.nvidia\.com/gpu}{end}{"\n"}{end}'
 NODE_READY_JSONPATH='{range .status.conditions[?(@.type=="Ready")]}{.status}{"|"}{.reason}{"|"}{.message}{"|"}{.lastHeartbeatTime}{end}'
 
-pod="" phase="" node="" reason="" message="" exit_code="" scheduled="" image="" statuses=""
+pod="" phase="" node="" reason="" message="" exit_code="" scheduled="" image="" statuses="" started="" finished=""
 job_conditions="" job_uid="" node_ready="" gpu_holders="" ours_holding="" diag_pod_log=""
 
 # attempts_file — where failed verification attempts on this profile are noted (one Job per line);
@@ -106,9 +107,10 @@ give_up() {
 
 # summary SUCCEEDED LOG FAILURE JOB_DELETED — the step's JSON summary line.
 summary() {
-    printf '{"stage":"verification","jobName":%s,"succeeded":%s,"pod":%s,"node":%s,"log":%s,"failure":%s,"jobDeleted":%s,"verifiedAt":%s}\n' \
+    printf '{"stage":"verification","jobName":%s,"succeeded":%s,"pod":%s,"node":%s,"log":%s,"failure":%s,"jobDeleted":%s,"verifiedAt":%s,"startedAt":%s,"finishedAt":%s}\n' \
         "$(json_str "$job")" "$1" "$(json_str_or_null "$pod")" "$(json_str_or_null "$node")" "$(json_str "$2")" \
-        "$(json_str_or_null "$3")" "$4" "$(json_str "$(date -u +%Y-%m-%dT%H:%M:%SZ)")"
+        "$(json_str_or_null "$3")" "$4" "$(json_str "$(date -u +%Y-%m-%dT%H:%M:%SZ)")" \
+        "$(json_str_or_null "$started")" "$(json_str_or_null "$finished")"
 }
 
 # print_diagnostics — the pod's and the Job's state, events and log tail, on stderr.
@@ -232,7 +234,7 @@ while true; do
     # backoffLimit 0 means one pod; should there be more, the succeeded one (else the newest) counts.
     row=$(printf '%s\n' "$pods" | awk -F'\t' '$1 != "" { last = $0; if ($2 == "Succeeded") ok = $0 } END { print (ok != "" ? ok : last) }')
     # Tabs are whitespace to `read` (empty fields would collapse): split on the unit separator instead.
-    IFS=$'\037' read -r pod phase node reason message exit_code scheduled image statuses <<<"$(printf '%s' "$row" | tr '\t' '\037')" || true
+    IFS=$'\037' read -r pod phase node reason message exit_code scheduled image statuses started finished <<<"$(printf '%s' "$row" | tr '\t' '\037')" || true
     shown_reason="$reason"
     if [ -z "$shown_reason" ] && [[ $scheduled == False\|* ]]; then shown_reason=$(printf '%s' "$scheduled" | cut -d'|' -f2); fi
     if [ -n "$pod" ]; then

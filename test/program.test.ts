@@ -14,6 +14,9 @@ import { verificationJobName, verificationNamespace } from "../components/verifi
 const FIXTURES = path.join(__dirname, "fixtures", "nvidia-smi");
 const H200_UUID = "GPU-6121f79f-64c1-4fce-d205-887843b4899e";
 const POD_LOG = fs.readFileSync(path.join(FIXTURES, "smi-combined.txt"), "utf8");
+const SAMPLES = path.join(__dirname, "fixtures", "cuda-samples");
+const VECTORADD_LOG = fs.readFileSync(path.join(SAMPLES, "vectoradd-h200-sm90.txt"), "utf8");
+const NBODY_LOG = fs.readFileSync(path.join(SAMPLES, "nbody-a100-80gb-pcie-docker-partial.txt"), "utf8");
 
 // Distinctive config values, so a test can prove none of them is pasted into a command string.
 const CONFIG = {
@@ -21,7 +24,11 @@ const CONFIG = {
     minikube: { cpus: 6, memory: "12g", kubernetesVersion: "v1.33.1", addons: ["ingress", "metrics-server"] },
     hostPrep: { timeoutSeconds: 77 },
     devicePlugin: { timeoutSeconds: 99 },
-    verification: { image: "registry.example:5000/team/cuda:12.5.0-probe", gpus: 1, timeoutSeconds: 321, runId: "run-7" },
+    verification: {
+        image: "registry.example:5000/team/cuda:12.5.0-probe", gpus: 1, timeoutSeconds: 321, runId: "run-7",
+        workloads: ["nvidia-smi", "nbody", "vectorAdd"],
+        images: { vectorAdd: "registry.example:5000/team/va:probe", nbody: "registry.example:5000/team/nbody:probe" },
+    },
 };
 
 /** What each script "printed" under the mocks: its JSON summary line. */
@@ -108,6 +115,16 @@ before(async () => {
             const state: Record<string, unknown> = { ...args.inputs };
             if (args.type === "command:local:Command") {
                 state.stdout = JSON.stringify(SCRIPT_STDOUT[scriptOf(args.inputs.create)]);
+                // Each workload's wait step reads its own Job's log.
+                // The environment holds the kubeconfig, so the SDK sends it whole as a secret ({sig, value}).
+                const env = (args.inputs.environment ?? {}) as Record<string, unknown>;
+                const plain = (env.value ?? env) as Record<string, unknown>;
+                const job = String(plain.GM_JOB_NAME ?? "");
+                const sampleLog = job.startsWith("gpu-verify-vectoradd-") ? VECTORADD_LOG : job.startsWith("gpu-verify-nbody-") ? NBODY_LOG : null;
+                if (sampleLog !== null) {
+                    state.stdout = JSON.stringify({ ...(SCRIPT_STDOUT["verification-wait.sh"] as object), jobName: job, log: sampleLog,
+                        startedAt: "2026-11-30T01:00:00Z", finishedAt: "2026-11-30T01:00:03Z" });
+                }
                 state.stderr = "";
             }
             if (args.type === "kubernetes:batch/v1:Job") {
@@ -231,7 +248,7 @@ describe("resource graph", () => {
 
     it("components carry the documented type tokens", () => {
         for (const token of ["gpu-minikube:host:HostPrep", "gpu-minikube:cluster:MinikubeCluster",
-            "gpu-minikube:gpu:DevicePlugin", "gpu-minikube:gpu:GpuVerification"]) {
+            "gpu-minikube:gpu:DevicePlugin", "gpu-minikube:gpu:GpuVerification", "gpu-minikube:gpu:WorkloadImages"]) {
             const inUrns = registered.some((r) => r.urn.includes(`${token}$`));
             assert.ok(inUrns, `${token} is not a parent of any resource`);
         }
@@ -242,8 +259,9 @@ describe("host commands", () => {
     const commands = () => registered.filter((r) => r.type === "command:local:Command");
 
     it("every command is a fixed script call; no config value is inside a command string", () => {
-        const values = [CONFIG.profile, CONFIG.verification.image, "12g", "v1.33.1", "metrics-server", "run-7", "321", "99", "77"];
-        assert.equal(commands().length, 9);
+        const values = [CONFIG.profile, CONFIG.verification.image, "12g", "v1.33.1", "metrics-server", "run-7", "321", "99", "77",
+            CONFIG.verification.images.vectorAdd, CONFIG.verification.images.nbody];
+        assert.equal(commands().length, 13);
         for (const c of commands()) {
             for (const field of ["create", "update", "delete"]) {
                 if (c.inputs[field] === undefined) continue;
@@ -364,6 +382,56 @@ describe("Kubernetes objects", () => {
     });
 });
 
+describe("workloads", () => {
+    const jobOf = (name: string) => find("kubernetes:batch/v1:Job", name).inputs as unknown as JobInputs;
+    it("one Job per compute workload: its image, one GPU, the verification namespace, its own name", () => {
+        const smi = jobOf("gpu-verification-job");
+        const va = jobOf("gpu-verification-vectoradd-job");
+        const nb = jobOf("gpu-verification-nbody-job");
+        assert.match(va.metadata.name, /^gpu-verify-vectoradd-[0-9a-f]{10}$/);
+        assert.match(nb.metadata.name, /^gpu-verify-nbody-[0-9a-f]{10}$/);
+        for (const [job, image] of [[va, CONFIG.verification.images.vectorAdd], [nb, CONFIG.verification.images.nbody]] as const) {
+            assert.equal(job.metadata.namespace, smi.metadata.namespace);
+            assert.equal(job.spec.template.spec.containers[0].image, image);
+            assert.deepEqual(job.spec.template.spec.containers[0].resources.limits, { "nvidia.com/gpu": "1" });
+            assert.equal(job.spec.activeDeadlineSeconds, 321);
+            assert.doesNotThrow(() => new Job(job as unknown as ConstructorParameters<typeof Job>[0]).validate());
+        }
+        assert.deepEqual(nb.spec.template.spec.containers[0].command, ["/cuda-samples/nbody", "-benchmark", "-numbodies=204800"]);
+    });
+
+    it("images are pulled on the host after the host is ready, then loaded before their Job", () => {
+        const pulls = registered.filter((r) => r.type === "docker:index/remoteImage:RemoteImage");
+        const byName = Object.fromEntries(pulls.map((p) => [p.inputs.name, p]));
+        for (const [w, image] of [["vectoradd", CONFIG.verification.images.vectorAdd], ["nbody", CONFIG.verification.images.nbody]]) {
+            assert.ok(byName[image], `${image} is pulled`);
+            assert.equal(byName[image].inputs.keepLocally, true);
+            const load = command(`gpu-verification-${w}-image-load`);
+            assert.equal((load.inputs.environment as Record<string, string>).GM_IMAGE, image);
+            assert.ok(find("kubernetes:batch/v1:Job", `gpu-verification-${w}-job`).dependencies.includes(load.urn));
+        }
+        const gpuCheck = command("host-docker-gpu-check");
+        for (const p of pulls.filter((x) => x.name !== "host-cuda-image")) {
+            // Component dependencies reach the children as their own dependencies.
+            assert.ok(p.dependencies.includes(gpuCheck.urn), `${p.name} waits for Docker to be back and GPU-ready`);
+            assert.ok(!p.dependencies.includes(command("cluster-start").urn), `${p.name} pulls while the cluster starts`);
+        }
+    });
+
+    it("workloads run one after the other in the configured order; image loads run ahead, one at a time", () => {
+        const job = (w: string) => find("kubernetes:batch/v1:Job", `gpu-verification-${w}-job`);
+        assert.ok(job("nbody").dependencies.includes(command("gpu-verification-wait").urn), "nbody after nvidia-smi");
+        assert.ok(job("vectoradd").dependencies.includes(command("gpu-verification-nbody-wait").urn), "vectorAdd after nbody (the configured order)");
+        const nbLoad = command("gpu-verification-nbody-image-load");
+        const vaLoad = command("gpu-verification-vectoradd-image-load");
+        assert.ok(nbLoad.dependencies.includes(command("gpu-verification-image-load").urn));
+        assert.ok(vaLoad.dependencies.includes(nbLoad.urn));
+        for (const load of [nbLoad, vaLoad]) {
+            assert.ok(!load.dependencies.some((d) => d.endsWith("-wait")), `${load.name} does not wait for a Job`);
+        }
+    });
+});
+
 describe("lifecycle", () => {
     it("the Job is replaced delete-first, so a name that comes back (gpus 1 → 2 → 1) never meets its old Job", () => {
         assert.equal(find("kubernetes:batch/v1:Job", "gpu-verification-job").deleteBeforeReplace, true);
@@ -383,7 +451,8 @@ describe("lifecycle", () => {
 
     it("a gate step after the wait fails `up` when the verification did not pass", () => {
         const gate = command("gpu-verification-gate");
-        assert.ok(gate.dependencies.includes(command("gpu-verification-wait").urn));
+        // After the last configured workload (vectorAdd here), so it sees every verdict.
+        assert.ok(gate.dependencies.includes(command("gpu-verification-vectoradd-wait").urn));
         const env = gate.inputs.environment as Record<string, string>;
         assert.deepEqual({ ...env, GM_SCRIPTS_SHA256: "x" }, {
             GM_PASSED: "true", GM_REASONS: "", GM_VERIFIED_AT: "2026-11-30T01:00:00Z",
@@ -456,10 +525,17 @@ describe("stack outputs", () => {
     it("gpuVerification has the documented shape and passes on the recorded H200 log", async () => {
         const v = await output(program.gpuVerification);
         assert.deepEqual(Object.keys(v).sort(), ["clusterIncarnation", "cudaVersion", "driverVersion", "gpus", "image", "job", "log", "node",
-            "passed", "reasons", "verifiedAt"]);
+            "passed", "reasons", "verifiedAt", "workloads"]);
         assert.equal(v.verifiedAt, "2026-11-30T01:00:00Z");
         assert.equal(v.clusterIncarnation, verificationNamespace("tok-1").split("-").pop());
         assert.equal(v.job, `${verificationNamespace("tok-1")}/x`);
+        assert.deepEqual(Object.keys(v.workloads ?? {}), ["nvidia-smi", "nbody", "vectorAdd"], "in the configured order");
+        assert.deepEqual(v.workloads?.vectorAdd, {
+            passed: true, reasons: [], image: CONFIG.verification.images.vectorAdd, durationSeconds: 3, log: VECTORADD_LOG,
+        });
+        assert.equal(v.workloads?.nbody?.passed, true);
+        assert.equal(v.workloads?.nbody?.metrics?.gflops, 13719.437);
+        assert.equal(v.workloads?.["nvidia-smi"]?.log, POD_LOG);
         assert.equal(v.passed, true, v.reasons.join("; "));
         assert.deepEqual(v.gpus, [{ index: 0, name: "NVIDIA H200", uuid: H200_UUID, memoryTotalMiB: 143771, busId: "00000000:00:06.0" }]);
         assert.equal(v.driverVersion, "580.159.04");

@@ -80,6 +80,8 @@ describe("verification-wait.sh", () => {
         assert.deepEqual({ ...s, log: undefined, verifiedAt: undefined }, {
             stage: "verification", jobName: JOB, succeeded: true, pod: POD, node: "minikube", log: undefined,
             failure: null, jobDeleted: false, verifiedAt: undefined,
+            // The container's own run (workloads report it as durationSeconds).
+            startedAt: "2026-11-29T11:41:02Z", finishedAt: "2026-11-29T11:41:03Z",
         });
         assert.deepEqual(host.calls("kubectl", "delete"), [], "a Job that passed is kept (its log stays readable)");
         assert.equal(s.log, H200_LOG, "the whole log, byte for byte");
