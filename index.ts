@@ -1,9 +1,14 @@
-// Composition root: config → host prep → cluster → device plugin → verification → stack outputs.
+// Composition root: config → cluster (minikube on this host, or an existing one) → device plugin →
+// verification → stack outputs.
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, GpuMinikubeConfig, loadConfig } from "./components/config";
 import { DevicePlugin } from "./components/devicePlugin";
+import { ExistingCluster } from "./components/existingCluster";
+import { GpuNodeVerification } from "./components/gpuNodeVerification";
 import { GpuVerification } from "./components/gpuVerification";
 import { HostPrep } from "./components/hostPrep";
+import { ClusterVerificationResult, NodeVerdict } from "./components/nodeVerdict";
+import { GpuVerificationResult } from "./components/verificationResult";
 import { MinikubeCluster } from "./components/minikubeCluster";
 
 function validatedConfig(): GpuMinikubeConfig {
@@ -18,49 +23,106 @@ function validatedConfig(): GpuMinikubeConfig {
 
 const cfg = validatedConfig();
 
-const host = new HostPrep("host", {
-    minikubeGpus: cfg.minikube.gpus,
-    installToolkit: cfg.hostPrep.installToolkit,
-    configureDocker: cfg.hostPrep.configureDocker,
-    timeoutSeconds: cfg.hostPrep.timeoutSeconds,
-    cudaImage: cfg.verification.image,
-});
+/** The stack outputs; an output left undefined is absent from the stack. */
+interface StackOutputs {
+    profile?: string;
+    kubeconfig: pulumi.Output<string>;
+    hostPrep?: HostPrep["summary"];
+    dockerGpuCheck?: HostPrep["dockerGpuCheck"];
+    gpuAllocatable: pulumi.Output<Record<string, number>>;
+    gpuVerification: pulumi.Output<(GpuVerificationResult & { nodes: Record<string, Omit<NodeVerdict, "verifiedAt">> }) | ClusterVerificationResult>;
+}
 
-const cluster = new MinikubeCluster("cluster", {
-    profile: cfg.profile,
-    ...cfg.minikube,
-    dependsOn: [host.ready],
-});
+/** `cluster.mode: minikube`: prepare this host, start minikube, verify its GPU against the host's. */
+function minikubeStack(): StackOutputs {
+    const host = new HostPrep("host", {
+        minikubeGpus: cfg.minikube.gpus,
+        installToolkit: cfg.hostPrep.installToolkit,
+        configureDocker: cfg.hostPrep.configureDocker,
+        timeoutSeconds: cfg.hostPrep.timeoutSeconds,
+        cudaImage: cfg.verification.image,
+    });
 
-const devicePlugin = new DevicePlugin("device-plugin", {
-    profile: cfg.profile,
-    kubeconfig: cluster.kubeconfig,
-    mode: cfg.devicePlugin.mode,
-    timeoutSeconds: cfg.devicePlugin.timeoutSeconds,
-    clusterStartToken: cluster.startToken,
-    dependsOn: [cluster.ready],
-});
+    const cluster = new MinikubeCluster("cluster", {
+        profile: cfg.profile,
+        ...cfg.minikube,
+        dependsOn: [host.ready],
+    });
 
-const verification = new GpuVerification("gpu-verification", {
-    profile: cfg.profile,
-    kubeconfig: cluster.kubeconfig,
-    provider: cluster.provider,
-    ...cfg.verification,
-    hostDriverVersion: host.preflight.driverVersion,
-    hostGpuUuids: host.preflight.gpus.apply((gpus) => gpus.map((g) => g.uuid)),
-    clusterStartToken: cluster.startToken,
-    dependsOn: [devicePlugin.ready],
-});
+    const devicePlugin = new DevicePlugin("device-plugin", {
+        profile: cfg.profile,
+        kubeconfig: cluster.kubeconfig,
+        mode: "addon",
+        timeoutSeconds: cfg.devicePlugin.timeoutSeconds,
+        clusterStartToken: cluster.startToken,
+        dependsOn: [cluster.ready],
+    });
 
-/** The minikube profile (also the kube context name). */
-export const profile = cfg.profile;
-/** Self-contained kubeconfig of the cluster (secret): `pulumi stack output kubeconfig --show-secrets`. */
-export const kubeconfig = cluster.kubeconfig;
-/** What host prep found and changed. */
-export const hostPrep = host.summary;
-/** Docker's own GPU container check, parsed. */
-export const dockerGpuCheck = host.dockerGpuCheck;
+    const verification = new GpuVerification("gpu-verification", {
+        profile: cfg.profile,
+        kubeconfig: cluster.kubeconfig,
+        provider: cluster.provider,
+        image: cfg.verification.image,
+        gpus: cfg.verification.gpus,
+        timeoutSeconds: cfg.verification.timeoutSeconds,
+        runId: cfg.verification.runId,
+        hostDriverVersion: host.preflight.driverVersion,
+        hostGpuUuids: host.preflight.gpus.apply((gpus) => gpus.map((g) => g.uuid)),
+        clusterStartToken: cluster.startToken,
+        dependsOn: [devicePlugin.ready],
+    });
+
+    return {
+        profile: cfg.profile,
+        kubeconfig: cluster.kubeconfig,
+        hostPrep: host.summary,
+        dockerGpuCheck: host.dockerGpuCheck,
+        gpuAllocatable: devicePlugin.gpuAllocatable,
+        // minikube has one GPU node: its verdict is also the `nodes` entry.
+        gpuVerification: verification.result.apply((r) => ({
+            ...r,
+            nodes: r.node === null ? {} : {
+                [r.node]: { passed: r.passed, reasons: r.reasons, driverVersion: r.driverVersion, cudaVersion: r.cudaVersion, gpus: r.gpus },
+            },
+        })),
+    };
+}
+
+/**
+ * `cluster.mode: existing`: reach a cluster through its kubeconfig and verify every GPU node.
+ * Nothing on this machine is prepared or changed, and no minikube exists.
+ */
+function existingStack(): StackOutputs {
+    const cluster = new ExistingCluster("existing-cluster", {
+        kubeconfig: pulumi.secret(cfg.cluster.kubeconfig ?? ""),
+        context: cfg.cluster.context,
+        nodeSelector: cfg.verification.nodeSelector,
+    });
+    // devicePlugin.mode "none": the cluster runs its own plugin; nodes are checked as they are.
+    const verification = new GpuNodeVerification("gpu-node-verification", {
+        cluster,
+        nodesToken: cluster.gpuNodesToken,
+        ...cfg.verification,
+    });
+    return {
+        kubeconfig: cluster.kubeconfig,
+        gpuAllocatable: cluster.observed.apply((o) => Object.fromEntries(
+            o.nodes.filter((n) => n.isGpuNode).map((n) => [n.name, n.allocatable]))),
+        gpuVerification: verification.result,
+    };
+}
+
+const outputs = cfg.cluster.mode === "existing" ? existingStack() : minikubeStack();
+
+/** The minikube profile (also the kube context name); absent for an existing cluster. */
+export const profile = outputs.profile;
+/** Kubeconfig of the cluster (secret): `pulumi stack output kubeconfig --show-secrets`. */
+export const kubeconfig = outputs.kubeconfig;
+/** What host prep found and changed (minikube mode only). */
+export const hostPrep = outputs.hostPrep;
+/** Docker's own GPU container check, parsed (minikube mode only). */
+export const dockerGpuCheck = outputs.dockerGpuCheck;
 /** Node name → allocatable `nvidia.com/gpu`. */
-export const gpuAllocatable = devicePlugin.gpuAllocatable;
-/** The verification Job's parsed result; gate pipelines on `.passed`. */
-export const gpuVerification = verification.result;
+export const gpuAllocatable = outputs.gpuAllocatable;
+/** The verification's result, with one verdict per GPU node in `nodes`; gate pipelines on `.passed`. */
+export const gpuVerification = outputs.gpuVerification;

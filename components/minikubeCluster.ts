@@ -1,5 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { GpuCluster } from "./cluster";
 import { hostProbe, hostScript, parseSummary } from "./hostCommand";
 
 /** Arguments of {@link MinikubeCluster}. */
@@ -45,7 +46,7 @@ export interface ClusterStartSummary {
  * Docker restart — is started again, while a running one is left alone. Destroy runs
  * `minikube delete -p <profile>` and nothing broader.
  */
-export class MinikubeCluster extends pulumi.ComponentResource {
+export class MinikubeCluster extends pulumi.ComponentResource implements GpuCluster {
     /** The profile name. */
     readonly profile: string;
     /** Self-contained kubeconfig of the profile (certificates embedded); secret. */
@@ -58,6 +59,10 @@ export class MinikubeCluster extends pulumi.ComponentResource {
     readonly startToken: pulumi.Output<string>;
     /** Depend on this to run after the cluster is up. */
     readonly ready: pulumi.Resource;
+    /** {@link GpuCluster.incarnation}: the start token. */
+    readonly incarnation: pulumi.Output<string>;
+    /** {@link GpuCluster.gpuNodes}: minikube's one node, named after the profile. */
+    readonly gpuNodes: pulumi.Output<string[]>;
 
     constructor(name: string, args: MinikubeClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         super("gpu-minikube:cluster:MinikubeCluster", name, {}, opts);
@@ -113,6 +118,9 @@ export class MinikubeCluster extends pulumi.ComponentResource {
             // `minikube delete` outside Pulumi must not wedge `pulumi destroy`.
             deleteUnreachable: true,
         }, { parent: this, dependsOn: [start] });
+
+        this.incarnation = this.startToken;
+        this.gpuNodes = this.start.apply(() => [this.profile]);
 
         this.registerOutputs({ kubeconfig: this.kubeconfig, start: this.start, startToken: this.startToken });
     }

@@ -34,6 +34,7 @@ const HOSTILE = [
 describe("defaults", () => {
     it("are what the README and Pulumi.yaml promise", () => {
         assert.deepEqual(defaultConfig(), {
+            cluster: { mode: "minikube" },
             profile: "gpu-minikube",
             minikube: {
                 driver: "docker", gpus: "all", cpus: 4, memory: "8g", kubernetesVersion: "stable",
@@ -41,7 +42,10 @@ describe("defaults", () => {
             },
             hostPrep: { installToolkit: true, configureDocker: true, timeoutSeconds: 180 },
             devicePlugin: { mode: "addon", timeoutSeconds: 300 },
-            verification: { image: "nvidia/cuda:12.5.0-base-ubuntu22.04", gpus: 1, timeoutSeconds: 600, runId: "" },
+            verification: {
+                image: "nvidia/cuda:12.5.0-base-ubuntu22.04", gpus: 1, timeoutSeconds: 600, runId: "",
+                nodeSelector: {}, parallelism: 16,
+            },
         });
     });
 

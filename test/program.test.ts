@@ -134,8 +134,8 @@ before(async () => {
 
     program = await import("../index");
     // Let every registration and apply settle.
-    const outputs: pulumi.Output<unknown>[] = [program.gpuVerification, program.hostPrep, program.dockerGpuCheck, program.gpuAllocatable];
-    await Promise.all(outputs.map((o) => output(o)));
+    const outputs: Array<pulumi.Output<unknown> | undefined> = [program.gpuVerification, program.hostPrep, program.dockerGpuCheck, program.gpuAllocatable];
+    await Promise.all(outputs.map((o) => (o === undefined ? undefined : output(o))));
 });
 
 interface JobInputs {
@@ -307,6 +307,7 @@ describe("stack outputs", () => {
     it("profile", () => assert.equal(program.profile, "lab-42"));
 
     it("hostPrep", async () => {
+        assert.ok(program.hostPrep);
         assert.deepEqual(await output(program.hostPrep), {
             driverVersion: "580.159.04", cudaVersion: "13.0",
             gpus: [{ index: 0, name: "NVIDIA H200", uuid: H200_UUID }],
@@ -317,6 +318,7 @@ describe("stack outputs", () => {
     });
 
     it("dockerGpuCheck", async () => {
+        assert.ok(program.dockerGpuCheck);
         const check = await output(program.dockerGpuCheck);
         assert.equal(check.passed, true);
         assert.equal(check.exitCode, 0);
@@ -332,7 +334,10 @@ describe("stack outputs", () => {
 
     it("gpuVerification has the documented shape and passes on the recorded H200 log", async () => {
         const v = await output(program.gpuVerification);
-        assert.deepEqual(Object.keys(v).sort(), ["cudaVersion", "driverVersion", "gpus", "image", "log", "node", "passed", "reasons"]);
+        assert.ok("node" in v, "minikube mode keeps the single-Job shape");
+        assert.deepEqual(Object.keys(v).sort(), ["cudaVersion", "driverVersion", "gpus", "image", "log", "node", "nodes", "passed", "reasons"]);
+        assert.deepEqual(Object.keys(v.nodes), ["lab-42"]);
+        assert.equal(v.nodes["lab-42"].passed, true);
         assert.equal(v.passed, true, v.reasons.join("; "));
         assert.deepEqual(v.gpus, [{ index: 0, name: "NVIDIA H200", uuid: H200_UUID, memoryTotalMiB: 143771, busId: "00000000:00:06.0" }]);
         assert.equal(v.driverVersion, "580.159.04");
