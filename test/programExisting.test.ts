@@ -184,7 +184,7 @@ describe("existing mode: per-node verification", () => {
             job: "gpu-verify-r1-0", node: "gpu-a", hostname: "gpu-a", resource: "nvidia.com/gpu", run: "r1",
         }) as ConstructorParameters<typeof Job>[0];
         assert.doesNotThrow(() => new Job(job).validate());
-        const spec = (job as { spec: { template: { spec: Record<string, unknown> } } }).spec.template.spec;
+        const spec = (job as unknown as { spec: { template: { spec: Record<string, unknown> } } }).spec.template.spec;
         assert.deepEqual(spec.affinity, { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{
             matchExpressions: [{ key: "kubernetes.io/hostname", operator: "In", values: ["gpu-a"] }],
             matchFields: [{ key: "metadata.name", operator: "In", values: ["gpu-a"] }],
