@@ -6,10 +6,11 @@ import { DevicePlugin } from "./components/devicePlugin";
 import { ExistingCluster } from "./components/existingCluster";
 import { GpuNodeVerification } from "./components/gpuNodeVerification";
 import { GpuVerification } from "./components/gpuVerification";
+import { readHostFacts } from "./components/hostFacts";
 import { HostPrep } from "./components/hostPrep";
+import { MinikubeCluster } from "./components/minikubeCluster";
 import { ClusterVerificationResult, NodeVerdict } from "./components/nodeVerdict";
 import { GpuVerificationResult } from "./components/verificationResult";
-import { MinikubeCluster } from "./components/minikubeCluster";
 
 function validatedConfig(): GpuMinikubeConfig {
     try {
@@ -23,6 +24,9 @@ function validatedConfig(): GpuMinikubeConfig {
 
 const cfg = validatedConfig();
 
+/** The minikube-mode result: the single Job's verdict, also given as its node's entry in `nodes`. */
+type MinikubeVerification = GpuVerificationResult & { nodes: Record<string, Omit<NodeVerdict, "verifiedAt"> & { verifiedAt: string | null }> };
+
 /** The stack outputs; an output left undefined is absent from the stack. */
 interface StackOutputs {
     profile?: string;
@@ -30,7 +34,7 @@ interface StackOutputs {
     hostPrep?: HostPrep["summary"];
     dockerGpuCheck?: HostPrep["dockerGpuCheck"];
     gpuAllocatable: pulumi.Output<Record<string, number>>;
-    gpuVerification: pulumi.Output<(GpuVerificationResult & { nodes: Record<string, Omit<NodeVerdict, "verifiedAt">> }) | ClusterVerificationResult>;
+    gpuVerification: pulumi.Output<MinikubeVerification | ClusterVerificationResult>;
 }
 
 /** `cluster.mode: minikube`: prepare this host, start minikube, verify its GPU against the host's. */
@@ -46,8 +50,13 @@ function minikubeStack(): StackOutputs {
     const cluster = new MinikubeCluster("cluster", {
         profile: cfg.profile,
         ...cfg.minikube,
-        dependsOn: [host.ready],
-    });
+    }, { dependsOn: [host.ready] });
+
+    // The host's driver version and GPU UUIDs, read (read-only) on every preview and up: a driver
+    // upgrade since the last run re-checks allocatable GPUs and re-runs the verification.
+    const hostFacts = readHostFacts();
+    // With verification.alwaysRerun, a value new on every run re-checks allocatable GPUs too.
+    const rerunNonce = cfg.verification.alwaysRerun ? new Date().toISOString() : "";
 
     const devicePlugin = new DevicePlugin("device-plugin", {
         profile: cfg.profile,
@@ -55,8 +64,9 @@ function minikubeStack(): StackOutputs {
         mode: "addon",
         timeoutSeconds: cfg.devicePlugin.timeoutSeconds,
         clusterStartToken: cluster.startToken,
-        dependsOn: [cluster.ready],
-    });
+        recheckToken: hostFacts.token.apply((t) => (rerunNonce ? `${t}-${rerunNonce}` : t)),
+        deletedWith: cluster.ready,
+    }, { dependsOn: [cluster.ready] });
 
     const verification = new GpuVerification("gpu-verification", {
         profile: cfg.profile,
@@ -66,11 +76,12 @@ function minikubeStack(): StackOutputs {
         gpus: cfg.verification.gpus,
         timeoutSeconds: cfg.verification.timeoutSeconds,
         runId: cfg.verification.runId,
-        hostDriverVersion: host.preflight.driverVersion,
-        hostGpuUuids: host.preflight.gpus.apply((gpus) => gpus.map((g) => g.uuid)),
+        alwaysRerun: cfg.verification.alwaysRerun,
+        hostDriverVersion: hostFacts.facts.driverVersion,
+        hostGpuUuids: hostFacts.facts.gpuUuids,
         clusterStartToken: cluster.startToken,
-        dependsOn: [devicePlugin.ready],
-    });
+        deletedWith: cluster.ready,
+    }, { dependsOn: [devicePlugin.ready] });
 
     return {
         profile: cfg.profile,
@@ -78,11 +89,14 @@ function minikubeStack(): StackOutputs {
         hostPrep: host.summary,
         dockerGpuCheck: host.dockerGpuCheck,
         gpuAllocatable: devicePlugin.gpuAllocatable,
-        // minikube has one GPU node: its verdict is also the `nodes` entry.
+        // minikube has one GPU node: its verdict is also the `nodes` entry, as in existing mode.
         gpuVerification: verification.result.apply((r) => ({
             ...r,
             nodes: r.node === null ? {} : {
-                [r.node]: { passed: r.passed, reasons: r.reasons, driverVersion: r.driverVersion, cudaVersion: r.cudaVersion, gpus: r.gpus },
+                [r.node]: {
+                    passed: r.passed, reasons: r.reasons, driverVersion: r.driverVersion, cudaVersion: r.cudaVersion,
+                    gpus: r.gpus, verifiedAt: r.verifiedAt,
+                },
             },
         })),
     };
@@ -102,8 +116,14 @@ function existingStack(): StackOutputs {
     const verification = new GpuNodeVerification("gpu-node-verification", {
         cluster,
         nodesToken: cluster.gpuNodesToken,
-        ...cfg.verification,
-    });
+        image: cfg.verification.image,
+        gpus: cfg.verification.gpus,
+        timeoutSeconds: cfg.verification.timeoutSeconds,
+        runId: cfg.verification.runId,
+        alwaysRerun: cfg.verification.alwaysRerun,
+        parallelism: cfg.verification.parallelism,
+        nodeSelector: cfg.verification.nodeSelector,
+    }, { dependsOn: [cluster.ready] });
     return {
         kubeconfig: cluster.kubeconfig,
         gpuAllocatable: cluster.observed.apply((o) => Object.fromEntries(
@@ -124,5 +144,9 @@ export const hostPrep = outputs.hostPrep;
 export const dockerGpuCheck = outputs.dockerGpuCheck;
 /** Node name → allocatable `nvidia.com/gpu`. */
 export const gpuAllocatable = outputs.gpuAllocatable;
-/** The verification's result, with one verdict per GPU node in `nodes`; gate pipelines on `.passed`. */
+/**
+ * The verification's result, with one verdict per GPU node in `nodes`; gate pipelines on
+ * `.passed == true` (a missing output means not verified). A failed verification is recorded here
+ * with its reasons, and `pulumi up` fails.
+ */
 export const gpuVerification = outputs.gpuVerification;

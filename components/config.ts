@@ -90,11 +90,23 @@ const configSchema = z.strictObject({
         timeoutSeconds: int(10, 3600, "number of seconds").default(300),
     }, { error: "an object" }).prefault({}),
     verification: z.strictObject({
+        // No digest: the image reaches the node by `minikube image load` (docker save | load), which
+        // drops the registry digest (moby/moby#22011, docker/cli#5933), so a `@sha256:` reference
+        // would not be found there and the node would pull it. The host's pull is pinned anyway:
+        // dockerGpuCheck.imageDigest reports the digest.
         image: patterned(IMAGE_PATTERN, "a Docker image reference like nvidia/cuda:12.5.0-base-ubuntu22.04")
+            .refine((v) => !v.includes("@"), {
+                error: "a tag, not a digest: 'minikube image load' does not keep an image's registry digest, so the node " +
+                    "could not find '<image>@sha256:…' and would pull it again; use '<image>:<tag>' (the digest the host " +
+                    "pulled is reported in the dockerGpuCheck output as imageDigest)",
+            })
             .default("nvidia/cuda:12.5.0-base-ubuntu22.04"),
         gpus: int(1, 64, "GPU count").default(1),
         timeoutSeconds: int(30, 3600, "number of seconds").default(600),
-        runId: patterned(RUN_ID_PATTERN, "empty, or up to 20 lowercase letters, digits and '-' (change it to re-run the check)").default(""),
+        // `pulumi config set --path verification.runId "$(date +%s)"` stores an integer: take it as its digits.
+        runId: z.preprocess((v) => (typeof v === "number" && Number.isSafeInteger(v) && v >= 0 ? String(v) : v),
+            patterned(RUN_ID_PATTERN, "empty, or up to 20 lowercase letters, digits and '-' (change it to re-run the check)")).default(""),
+        alwaysRerun: bool().default(false),
         nodeSelector: z.record(
             z.string().max(316).regex(LABEL_KEY_PATTERN, { error: "a Kubernetes label key like nvidia.com/gpu.present" }),
             patterned(LABEL_VALUE_PATTERN, "a Kubernetes label value (up to 63 letters, digits, '-', '_', '.')"),

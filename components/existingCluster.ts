@@ -21,6 +21,8 @@ export interface ExistingClusterObservation {
     clusterUid: string;
     /** Every node the selector matched, with its GPU facts. */
     nodes: NodeFacts[];
+    /** Our verification runs that left a node failed, stuck or timed out (to be retried). */
+    incompleteRuns: string[];
 }
 
 /**
@@ -38,7 +40,10 @@ export class ExistingCluster extends pulumi.ComponentResource implements GpuClus
     readonly gpuNodes: pulumi.Output<string[]>;
     /** The probe's view of the cluster. */
     readonly observed: pulumi.Output<ExistingClusterObservation>;
-    /** Changes whenever any GPU node's facts change (see `gpuNodesToken`). */
+    /**
+     * Changes whenever any GPU node's facts change (see `gpuNodesToken`), and after a run that left
+     * a node failed, stuck or timed out, so the next `up` verifies again.
+     */
     readonly gpuNodesToken: pulumi.Output<string>;
     /** The API server URL and context in use (not secret). */
     readonly target: pulumi.Output<{ context: string; server: string }>;
@@ -71,11 +76,16 @@ export class ExistingCluster extends pulumi.ComponentResource implements GpuClus
         }, { parent: this });
         this.observed = pulumi.unsecret(stdout).apply((out) => {
             const s = parseSummary(out, "existing-cluster-observe.sh");
-            return { clusterUid: String(s.clusterUid ?? ""), nodes: parseNodeRows(typeof s.nodes === "string" ? s.nodes : "") };
+            return {
+                clusterUid: String(s.clusterUid ?? ""),
+                nodes: parseNodeRows(typeof s.nodes === "string" ? s.nodes : ""),
+                incompleteRuns: typeof s.incompleteRuns === "string" ? s.incompleteRuns.split(",").filter((r) => r !== "") : [],
+            };
         });
         this.incarnation = this.observed.apply((o) => `existing-${o.clusterUid}`);
         this.gpuNodes = this.observed.apply((o) => gpuNodes(o.nodes).map((n) => n.name));
-        this.gpuNodesToken = this.observed.apply((o) => gpuNodesToken(o.clusterUid, o.nodes));
+        this.gpuNodesToken = this.observed.apply((o) =>
+            gpuNodesToken(o.clusterUid, o.nodes) + (o.incompleteRuns.length > 0 ? `-retry-${[...o.incompleteRuns].sort().join(".")}` : ""));
 
         this.registerOutputs({ incarnation: this.incarnation, gpuNodes: this.gpuNodes, target: this.target });
     }

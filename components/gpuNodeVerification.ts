@@ -1,6 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { GpuCluster } from "./cluster";
+import { withDependsOn } from "./dependsOn";
 import { parseNodeRows } from "./gpuNodes";
 import { hostScript, parseSummary } from "./hostCommand";
 import { buildNodeJobTemplate } from "./nodeJob";
@@ -25,8 +26,8 @@ export interface GpuNodeVerificationArgs {
     parallelism?: number;
     /** Label → value narrowing the GPU nodes (re-applied when the run starts). Default: `{}`. */
     nodeSelector?: Record<string, string>;
-    /** Steps the Jobs must wait for (e.g. the device plugin). Default: none. */
-    dependsOn?: pulumi.Input<pulumi.Resource>[];
+    /** A fresh run on every `up`, even when nothing changed. Default: `false`. */
+    alwaysRerun?: boolean;
 }
 
 /**
@@ -34,12 +35,18 @@ export interface GpuNodeVerificationArgs {
  * bounded parallelism by scripts/verify-gpu-nodes.sh in a namespace of ours (one per cluster
  * incarnation; destroy deletes it and with it every Job and pod we made). Each node gets its own
  * verdict, compared against what the node advertises; `passed` needs every GPU node to pass.
+ * As in minikube mode, a failed verification is recorded (`passed: false` with reasons) and a gate
+ * step then fails `pulumi up` with the same reasons.
+ *
+ * Pass the previous stage through the component's `dependsOn` option: its children wait for it.
  */
 export class GpuNodeVerification extends pulumi.ComponentResource {
     /** The `gpuVerification` stack output. */
     readonly result: pulumi.Output<ClusterVerificationResult>;
     /** The namespace the Jobs run in. */
     readonly namespace: k8s.core.v1.Namespace;
+    /** The step that fails `pulumi up` when a node did not pass. */
+    readonly gate: pulumi.Resource;
 
     constructor(name: string, args: GpuNodeVerificationArgs, opts?: pulumi.ComponentResourceOptions) {
         super("gpu-minikube:gpu:GpuNodeVerification", name, {}, opts);
@@ -56,7 +63,8 @@ export class GpuNodeVerification extends pulumi.ComponentResource {
                 name: args.cluster.incarnation.apply(verificationNamespace),
                 labels: { "app.kubernetes.io/name": "gpu-verification", "app.kubernetes.io/managed-by": "gpu-minikube" },
             },
-        }, { parent: this, provider: args.cluster.provider, dependsOn: [args.cluster.ready] });
+        }, { parent: this, provider: args.cluster.provider, dependsOn: withDependsOn(opts?.dependsOn, args.cluster.ready) });
+        const namespaceName = this.namespace.metadata.name;
 
         const run = hostScript(`${name}-run`, {
             create: "verify-gpu-nodes.sh",
@@ -72,19 +80,38 @@ export class GpuNodeVerification extends pulumi.ComponentResource {
                 // Not read by the script: a change of either re-runs the step.
                 GM_RUN_ID: args.runId ?? "",
                 GM_NODES_TOKEN: args.nodesToken ?? "",
+                // New on every run only when asked to (both the preview and the update phase get their own).
+                GM_RERUN_NONCE: args.alwaysRerun ? new Date().toISOString() : "",
             },
-        }, { parent: this, dependsOn: [this.namespace, ...(args.dependsOn ?? [])] });
+        }, { parent: this, dependsOn: withDependsOn(opts?.dependsOn, this.namespace) });
 
-        this.result = pulumi.all([pulumi.unsecret(run.stdout), args.cluster.incarnation]).apply(([out, incarnation]) => {
+        this.result = pulumi.all([pulumi.unsecret(run.stdout), namespaceName]).apply(([out, ns]) => {
             const s = parseSummary(out, "verify-gpu-nodes.sh");
             return summarizeNodes(parseNodeRows(typeof s.facts === "string" ? s.facts : ""), toNodeRuns(s.nodes), {
                 minGpus: spec.gpus,
                 image: spec.image,
-                incarnation,
+                // As in minikube mode: the incarnation's hash, which also names the namespace.
+                clusterIncarnation: ns.slice(ns.lastIndexOf("-") + 1),
                 nodeSelector,
                 now: typeof s.finishedAt === "string" ? s.finishedAt : "",
             });
         });
+
+        const gateEnv = pulumi.all([this.result, namespaceName]).apply(([r, ns]) => ({
+            GM_PASSED: String(r.passed),
+            GM_REASONS: r.reasons.join("\n"),
+            GM_JOB: `${ns}/* (one per GPU node)`,
+            GM_VERIFIED_AT: r.verifiedAt,
+        }));
+        this.gate = hostScript(`${name}-gate`, {
+            create: "verification-gate.sh",
+            environment: {
+                GM_PASSED: gateEnv.GM_PASSED,
+                GM_REASONS: gateEnv.GM_REASONS,
+                GM_JOB: gateEnv.GM_JOB,
+                GM_VERIFIED_AT: gateEnv.GM_VERIFIED_AT,
+            },
+        }, { parent: this, dependsOn: [run] });
 
         this.registerOutputs({ result: this.result });
     }

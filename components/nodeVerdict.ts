@@ -126,8 +126,8 @@ export interface ClusterVerificationResult {
     nodes: Record<string, NodeVerdict>;
     /** When the run ended (the latest node's `verifiedAt`; the run's start when there were no nodes). */
     verifiedAt: string;
-    /** The cluster incarnation the verdicts are about. */
-    incarnation: string;
+    /** The cluster incarnation the verdicts are about (changes when the cluster is rebuilt). */
+    clusterIncarnation: string;
     /** Image the Jobs ran. */
     image: string;
 }
@@ -139,7 +139,7 @@ export interface NodeRunContext {
     /** Image the Jobs ran. */
     image: string;
     /** The cluster incarnation. */
-    incarnation: string;
+    clusterIncarnation: string;
     /** The node selector in use, for the "no GPU node" reason. */
     nodeSelector: Record<string, string>;
     /** Fallback time when no node ran (ISO 8601). */
@@ -168,7 +168,7 @@ export function summarizeNodes(facts: NodeFacts[], runs: NodeRun[], ctx: NodeRun
         reasons,
         nodes,
         verifiedAt: times.length > 0 ? times[times.length - 1] : ctx.now,
-        incarnation: ctx.incarnation,
+        clusterIncarnation: ctx.clusterIncarnation,
         image: ctx.image,
     };
 }

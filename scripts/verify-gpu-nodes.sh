@@ -242,4 +242,12 @@ for node in "${order[@]}"; do
     items+="${items:+,}{\"node\":$(json_str "$node"),\"outcome\":\"${outcome[$node]}\",\"detail\":$(json_str "${detail[$node]}"),\"verifiedAt\":\"${verified_at[$node]}\",\"log\":$(json_str "$text")}"
 done
 log "run ${run}: ${passed_like}/${#order[@]} node(s) ran the check to completion"
+# Marks the namespace with how this run ended: existing-cluster-observe.sh turns an incomplete run
+# (a node failed, stuck or timed out: possibly transient) into a re-run on the next `up`.
+run_state=complete
+for node in "${order[@]}"; do
+    case "${outcome[$node]}" in failed | stuck | timeout) run_state=incomplete ;; esac
+done
+kube annotate namespace "$ns" "gpu-minikube/last-run=${run}-${run_state}" --overwrite >/dev/null 2>&1 ||
+    log "could not annotate namespace ${ns} (the next up re-verifies only when the nodes change)"
 printf '{"stage":"verification-nodes","run":"%s","finishedAt":"%s","facts":%s,"nodes":[%s]}\n' "$run" "$(now_iso)" "$(json_str "$facts")" "$items"

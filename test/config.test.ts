@@ -43,7 +43,7 @@ describe("defaults", () => {
             hostPrep: { installToolkit: true, configureDocker: true, timeoutSeconds: 180 },
             devicePlugin: { mode: "addon", timeoutSeconds: 300 },
             verification: {
-                image: "nvidia/cuda:12.5.0-base-ubuntu22.04", gpus: 1, timeoutSeconds: 600, runId: "",
+                image: "nvidia/cuda:12.5.0-base-ubuntu22.04", gpus: 1, timeoutSeconds: 600, runId: "", alwaysRerun: false,
                 nodeSelector: {}, parallelism: 16,
             },
         });
@@ -190,10 +190,23 @@ describe("verification", () => {
         assertOneProblem({ verification: JSON.stringify(v) }, `verification.${key}`, JSON.stringify(v[key]).slice(0, 20));
     it("image: Docker references", () => {
         for (const i of ["nvidia/cuda:12.5.0-base-ubuntu22.04", "registry.local:5000/team/cuda:12.4", "nvcr.io/nvidia/cuda:12.6.0-base-ubuntu24.04",
-            `nvidia/cuda@sha256:${"a".repeat(64)}`, "ubuntu"]) {
+            "ubuntu"]) {
             assert.equal(set({ image: i }).image, i);
         }
         for (const i of ["NVIDIA/cuda", "cuda:", "cuda:tag with space", "x/../y", ...HOSTILE]) bad({ image: i }, "image");
+    });
+    it("image: a digest is refused, with the reason (minikube image load drops it)", () => {
+        for (const i of [`nvidia/cuda@sha256:${"a".repeat(64)}`, `nvidia/cuda:12.5.0-base-ubuntu22.04@sha256:${"b".repeat(64)}`]) {
+            const problems = problemsOf({ verification: JSON.stringify({ image: i }) });
+            assert.equal(problems.length, 1, problems.join("\n"));
+            assert.match(problems[0], /^gpu-minikube:verification\.image: found .*; expected a tag, not a digest: 'minikube image load' does not keep an image's registry digest/);
+        }
+    });
+    it("alwaysRerun: boolean, default false", () => {
+        assert.equal(set({}).alwaysRerun, false);
+        assert.equal(set({ alwaysRerun: true }).alwaysRerun, true);
+        assert.equal(set({ alwaysRerun: "true" }).alwaysRerun, true);
+        bad({ alwaysRerun: "always" }, "alwaysRerun");
     });
     it("gpus: integer 1..64", () => {
         assert.equal(set({ gpus: 2 }).gpus, 2);
@@ -205,6 +218,9 @@ describe("verification", () => {
     });
     it("runId: empty or a short DNS label", () => {
         for (const r of ["", "2", "nightly-7"]) assert.equal(set({ runId: r }).runId, r);
+        // `pulumi config set --path verification.runId "$(date +%s)"` stores a number (README).
+        assert.equal(set({ runId: 1764464400 }).runId, "1764464400");
+        for (const r of [-1, 1.5, 123456789012345678901]) bad({ runId: r }, "runId");
         for (const r of ["UP", "-x", "x".repeat(21), ...HOSTILE.filter((h) => h !== "")]) bad({ runId: r }, "runId");
     });
 });

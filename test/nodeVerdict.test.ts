@@ -89,7 +89,7 @@ describe("node verdicts (no host preflight: compared with what the node advertis
 });
 
 describe("the cluster verdict", () => {
-    const ctx = { minGpus: 1, image: "img", incarnation: "existing-x", nodeSelector: {}, now: "2026-11-30T00:00:00Z" };
+    const ctx = { minGpus: 1, image: "img", clusterIncarnation: "x", nodeSelector: {}, now: "2026-11-30T00:00:00Z" };
     it("passes only when every GPU node passed", () => {
         const f = parseNodeRows([row({ name: "a", allocatableGpu: "1" }), row({ name: "b", allocatableGpu: "0", capacityGpu: "1" })].join("\n"));
         const ok = summarizeNodes(f, [run({ node: "a" })], ctx);

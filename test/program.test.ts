@@ -7,6 +7,9 @@ import { before, describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { Job } from "kubernetes-models/batch/v1";
 import { Namespace } from "kubernetes-models/v1";
+import { rerunToken } from "../components/gpuVerification";
+import { hostFactsToken } from "../components/hostFacts";
+import { verificationJobName, verificationNamespace } from "../components/verificationJob";
 
 const FIXTURES = path.join(__dirname, "fixtures", "nvidia-smi");
 const H200_UUID = "GPU-6121f79f-64c1-4fce-d205-887843b4899e";
@@ -40,8 +43,20 @@ const SCRIPT_STDOUT: Record<string, unknown> = {
     },
     "device-plugin.sh": { stage: "device-plugin", mode: "addon", enabledByUs: false, gpuAllocatable: { "lab-42": 1 } },
     "minikube-image-load.sh": { stage: "image-load", image: CONFIG.verification.image, loaded: true },
-    "verification-wait.sh": { stage: "verification", jobName: "x", succeeded: true, pod: "x-abcde", node: "lab-42", log: POD_LOG },
+    "verification-wait.sh": {
+        stage: "verification", jobName: "x", succeeded: true, pod: "x-abcde", node: "lab-42", log: POD_LOG,
+        failure: null, jobDeleted: false, verifiedAt: "2026-11-30T01:00:00Z",
+    },
+    "verification-gate.sh": { stage: "verification-gate", passed: true },
 };
+
+/** What each read-only probe (an invoke) "printed". */
+const PROBE_STDOUT: Record<string, unknown> = {
+    "minikube-observe.sh": { state: "Running", token: "tok-1" },
+    "host-facts.sh": { driverVersion: "580.159.04", gpuUuids: [H200_UUID], error: null },
+    "verification-observe.sh": { failedAttempts: 0 },
+};
+const JOB_UID = "0c8b7a4e-1f2d-4e5a-9b6c-7d8e9f0a1b2c";
 
 interface Registered {
     type: string;
@@ -52,6 +67,7 @@ interface Registered {
     dependencies: string[];
     additionalSecretOutputs: string[];
     deleteBeforeReplace: boolean;
+    deletedWith: string;
     secretInputPaths: string[];
 }
 
@@ -94,6 +110,9 @@ before(async () => {
                 state.stdout = JSON.stringify(SCRIPT_STDOUT[scriptOf(args.inputs.create)]);
                 state.stderr = "";
             }
+            if (args.type === "kubernetes:batch/v1:Job") {
+                state.metadata = { ...(args.inputs.metadata as object), uid: JOB_UID };
+            }
             if (args.type === "docker:index/remoteImage:RemoteImage") {
                 state.imageId = "sha256:0123";
                 state.repoDigest = "nvidia/cuda@sha256:abcd";
@@ -103,7 +122,7 @@ before(async () => {
         call(args) {
             invokes.push({ token: args.token, inputs: args.inputs });
             if (args.token === "command:local:run") {
-                return { ...args.inputs, stdout: JSON.stringify({ state: "Running", token: "tok-1" }), stderr: "" };
+                return { ...args.inputs, stdout: JSON.stringify(PROBE_STDOUT[scriptOf(args.inputs.command)]), stderr: "" };
             }
             return args.inputs;
         },
@@ -126,6 +145,7 @@ before(async () => {
                 dependencies: req.getDependenciesList(),
                 additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
                 deleteBeforeReplace: req.getDeletebeforereplace(),
+                deletedWith: req.getDeletedwith(),
                 secretInputPaths: secretPaths(raw),
             });
         }
@@ -136,6 +156,8 @@ before(async () => {
     // Let every registration and apply settle.
     const outputs: Array<pulumi.Output<unknown> | undefined> = [program.gpuVerification, program.hostPrep, program.dockerGpuCheck, program.gpuAllocatable];
     await Promise.all(outputs.map((o) => (o === undefined ? undefined : output(o))));
+    // The gate is registered once the verification result is known: wait for its registration too.
+    for (let i = 0; i < 200 && !registered.some((r) => r.name === "gpu-verification-gate"); i++) await new Promise((r) => setTimeout(r, 10));
 });
 
 interface JobInputs {
@@ -156,6 +178,7 @@ interface RegisterRequest {
     getDependenciesList(): string[];
     getAdditionalsecretoutputsList(): string[];
     getDeletebeforereplace(): boolean;
+    getDeletedwith(): string;
 }
 
 describe("resource graph", () => {
@@ -199,15 +222,32 @@ describe("host commands", () => {
 
     it("every command is a fixed script call; no config value is inside a command string", () => {
         const values = [CONFIG.profile, CONFIG.verification.image, "12g", "v1.33.1", "metrics-server", "run-7", "321", "99", "77"];
-        assert.equal(commands().length, 8);
+        assert.equal(commands().length, 9);
         for (const c of commands()) {
             for (const field of ["create", "update", "delete"]) {
                 if (c.inputs[field] === undefined) continue;
                 scriptOf(c.inputs[field]);
                 for (const v of values) assert.ok(!String(c.inputs[field]).includes(v), `${c.name}.${field} contains ${v}`);
             }
-            assert.equal(c.inputs.dir, path.resolve(__dirname, ".."));
         }
+    });
+
+    it("no command stores the checkout path (no `dir`): a moved checkout is no diff and destroy still works", () => {
+        for (const c of commands()) assert.equal(c.inputs.dir, undefined, `${c.name} has dir ${String(c.inputs.dir)}`);
+        for (const i of invokes.filter((x) => x.token === "command:local:run")) assert.equal(i.inputs.dir, undefined);
+    });
+
+    it("only the [stage] progress lines (stderr) are shown; the probes are quiet", () => {
+        for (const c of commands()) assert.equal(c.inputs.logging, "stderr", c.name);
+        const probes = invokes.filter((x) => x.token === "command:local:run");
+        assert.deepEqual(probes.map((p) => scriptOf(p.inputs.command)).sort(), ["host-facts.sh", "minikube-observe.sh", "verification-observe.sh"]);
+        for (const p of probes) assert.equal(p.inputs.logging, "none", String(p.inputs.command));
+    });
+
+    it("the kubeconfig in the start step's stdout does not travel to its delete (PULUMI_COMMAND_STDOUT)", () => {
+        assert.equal(command("cluster-start").inputs.addPreviousOutputInEnv, false);
+        // device-plugin-delete.sh reads the create step's summary from PULUMI_COMMAND_STDOUT.
+        assert.equal(command("device-plugin-addon").inputs.addPreviousOutputInEnv, true);
     });
 
     it("config values reach scripts through the environment", () => {
@@ -228,18 +268,18 @@ describe("host commands", () => {
         for (const c of commands()) assert.match(env(c.name).GM_SCRIPTS_SHA256, /^[0-9a-f]{64}$/);
     });
 
-    it("the cluster observation runs read-only, as an invoke, on every up", () => {
-        const observe = invokes.find((i) => i.token === "command:local:run");
-        assert.ok(observe);
-        assert.equal(scriptOf(observe.inputs.command), "minikube-observe.sh");
-        assert.deepEqual(observe.inputs.environment, { GM_PROFILE: "lab-42" });
+    it("the cluster observation, the host's GPU facts and the failed attempts are read read-only, as invokes, on every up", () => {
+        const probe = (script: string) => invokes.find((i) => i.token === "command:local:run" && scriptOf(i.inputs.command) === script);
+        assert.deepEqual(probe("minikube-observe.sh")?.inputs.environment, { GM_PROFILE: "lab-42" });
+        assert.deepEqual(probe("host-facts.sh")?.inputs.environment, {});
+        assert.deepEqual(probe("verification-observe.sh")?.inputs.environment, { GM_PROFILE: "lab-42" });
     });
 
     it("destroy steps exist only where there is something to undo", () => {
         assert.equal(scriptOf(command("host-docker-runtime").inputs.delete), "restore-docker-runtime.sh");
         assert.equal(scriptOf(command("cluster-start").inputs.delete), "minikube-delete.sh");
         assert.equal(scriptOf(command("device-plugin-addon").inputs.delete), "device-plugin-delete.sh");
-        for (const name of ["host-preflight", "host-toolkit", "host-docker-gpu-check", "gpu-verification-wait"]) {
+        for (const name of ["host-preflight", "host-toolkit", "host-docker-gpu-check", "gpu-verification-wait", "gpu-verification-gate"]) {
             assert.equal(command(name).inputs.delete, undefined, name);
         }
     });
@@ -303,6 +343,54 @@ describe("Kubernetes objects", () => {
     });
 });
 
+describe("lifecycle", () => {
+    it("the Job is replaced delete-first, so a name that comes back (gpus 1 → 2 → 1) never meets its old Job", () => {
+        assert.equal(find("kubernetes:batch/v1:Job", "gpu-verification-job").deleteBeforeReplace, true);
+    });
+
+    it("the Job's identity covers the check, the deadline, the host's GPU facts and the failed attempts", () => {
+        const job = find("kubernetes:batch/v1:Job", "gpu-verification-job").inputs as unknown as JobInputs;
+        const spec = { image: CONFIG.verification.image, gpus: 1, timeoutSeconds: 321, runId: "run-7" };
+        assert.equal(job.metadata.name, verificationJobName({ ...spec, rerunToken: rerunToken(["580.159.04", [H200_UUID], 0, ""]) }));
+    });
+
+    it("the wait depends on the Job as the cluster has it (its uid): a Job recreated by `up --refresh` re-runs it", () => {
+        const env = command("gpu-verification-wait").inputs.environment as Record<string, string>;
+        assert.equal(env.GM_JOB_UID, JOB_UID);
+        assert.equal(env.GM_PROFILE, "lab-42", "where failed attempts are noted");
+    });
+
+    it("a gate step after the wait fails `up` when the verification did not pass", () => {
+        const gate = command("gpu-verification-gate");
+        assert.ok(gate.dependencies.includes(command("gpu-verification-wait").urn));
+        const env = gate.inputs.environment as Record<string, string>;
+        assert.deepEqual({ ...env, GM_SCRIPTS_SHA256: "x" }, {
+            GM_PASSED: "true", GM_REASONS: "", GM_VERIFIED_AT: "2026-11-30T01:00:00Z",
+            GM_JOB: `${verificationNamespace("tok-1")}/x`, GM_SCRIPTS_SHA256: "x",
+        });
+    });
+
+    it("allocatable GPUs are re-checked when the host's driver or GPUs change", () => {
+        const env = command("device-plugin-addon").inputs.environment as Record<string, string>;
+        assert.equal(env.GM_RECHECK_TOKEN, hostFactsToken({ driverVersion: "580.159.04", gpuUuids: [H200_UUID], error: null }));
+    });
+
+    it("what dies with the cluster is deleted with it (deletedWith), not one by one against a vanishing API server", () => {
+        const start = command("cluster-start").urn;
+        assert.equal(find("kubernetes:batch/v1:Job", "gpu-verification-job").deletedWith, start);
+        assert.equal(find("kubernetes:core/v1:Namespace", "gpu-verification-namespace").deletedWith, start);
+        assert.equal(command("device-plugin-addon").deletedWith, start);
+        assert.equal(command("cluster-start").deletedWith, "", "the cluster itself is deleted by its own step");
+    });
+
+    it("each stage's first steps wait for the previous stage through the components' dependsOn option", () => {
+        assert.ok(command("cluster-start").dependencies.includes(command("host-docker-gpu-check").urn));
+        assert.ok(command("device-plugin-addon").dependencies.includes(command("cluster-start").urn));
+        for (const name of ["gpu-verification-image-load"]) assert.ok(command(name).dependencies.includes(command("device-plugin-addon").urn), name);
+        assert.ok(find("kubernetes:core/v1:Namespace", "gpu-verification-namespace").dependencies.includes(command("device-plugin-addon").urn));
+    });
+});
+
 describe("stack outputs", () => {
     it("profile", () => assert.equal(program.profile, "lab-42"));
 
@@ -335,7 +423,11 @@ describe("stack outputs", () => {
     it("gpuVerification has the documented shape and passes on the recorded H200 log", async () => {
         const v = await output(program.gpuVerification);
         assert.ok("node" in v, "minikube mode keeps the single-Job shape");
-        assert.deepEqual(Object.keys(v).sort(), ["cudaVersion", "driverVersion", "gpus", "image", "log", "node", "nodes", "passed", "reasons"]);
+        assert.deepEqual(Object.keys(v).sort(), ["clusterIncarnation", "cudaVersion", "driverVersion", "gpus", "image", "job", "log", "node",
+            "nodes", "passed", "reasons", "verifiedAt"]);
+        assert.equal(v.verifiedAt, "2026-11-30T01:00:00Z");
+        assert.equal(v.clusterIncarnation, verificationNamespace("tok-1").split("-").pop());
+        assert.equal(v.job, `${verificationNamespace("tok-1")}/x`);
         assert.deepEqual(Object.keys(v.nodes), ["lab-42"]);
         assert.equal(v.nodes["lab-42"].passed, true);
         assert.equal(v.passed, true, v.reasons.join("; "));

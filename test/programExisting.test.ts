@@ -107,6 +107,8 @@ before(async () => {
     program = await import("../index");
     await output(program.gpuVerification);
     await output(program.gpuAllocatable);
+    // The gate is registered once the verification result is known: wait for its registration too.
+    for (let i = 0; i < 200 && !registered.some((r) => r.name === "gpu-node-verification-gate"); i++) await new Promise((r) => setTimeout(r, 10));
 });
 
 interface RegisterRequest {
@@ -121,6 +123,7 @@ describe("existing mode: nothing on this machine", () => {
     it("registers no host-prep, minikube, docker or addon resource", () => {
         const types = registered.map((r) => `${r.type} ${r.name}`);
         assert.deepEqual(types.sort(), [
+            "command:local:Command gpu-node-verification-gate",
             "command:local:Command gpu-node-verification-run",
             "kubernetes:core/v1:Namespace gpu-node-verification-namespace",
             "pulumi:providers:kubernetes existing-cluster-k8s",
@@ -130,10 +133,16 @@ describe("existing mode: nothing on this machine", () => {
     it("every command and probe is a kubectl-only script given the configured cluster's kubeconfig", () => {
         // The only scripts allowed here: they run kubectl against the cluster and nothing else.
         const clusterOnly = new Set(["existing-cluster-observe.sh", "verify-gpu-nodes.sh"]);
+        // The gate only prints the recorded verdict and exits non-zero when it failed.
+        const verdictOnly = new Set(["verification-gate.sh"]);
         const commands = registered.filter((r) => r.type === "command:local:Command");
         const probes = invokes.filter((i) => i.token === "command:local:run");
         assert.equal(probes.length, 1);
         for (const c of commands) {
+            if (verdictOnly.has(scriptOf(c.inputs.create))) {
+                assert.equal((c.inputs.environment as Record<string, unknown>).GM_KUBECONFIG, undefined);
+                continue;
+            }
             assert.ok(clusterOnly.has(scriptOf(c.inputs.create)), c.name);
             assert.equal(c.inputs.delete, undefined, "destroy runs nothing on this machine");
             assert.deepEqual(c.secretPaths.filter((p) => p.includes("GM_KUBECONFIG")), ["environment.GM_KUBECONFIG"]);
@@ -194,7 +203,7 @@ describe("existing mode: per-node verification", () => {
 
     it("gpuVerification: one verdict per GPU node; top-level passed false when one fails", async () => {
         const v = await output(program.gpuVerification);
-        assert.ok("nodes" in v && "incarnation" in v);
+        assert.ok("nodes" in v && !("node" in v));
         assert.deepEqual(Object.keys(v.nodes), ["gpu-a", "gpu-b"]);
         assert.equal(v.nodes["gpu-a"].passed, true, v.nodes["gpu-a"].reasons.join("; "));
         assert.equal(v.nodes["gpu-a"].driverVersion, "580.159.04");
@@ -203,8 +212,17 @@ describe("existing mode: per-node verification", () => {
         assert.match(v.nodes["gpu-b"].reasons[0], /advertises 0 allocatable nvidia\.com\/gpu \(capacity 2\)/);
         assert.equal(v.passed, false);
         assert.match(v.reasons[0], /^node gpu-b: /);
-        assert.equal(v.incarnation, "existing-ks-uid-1");
+        const ns = registered.find((r) => r.type === "kubernetes:core/v1:Namespace");
+        assert.equal(v.clusterIncarnation, String((ns?.inputs.metadata as Record<string, unknown>).name).split("-").pop());
         assert.equal(await pulumi.isSecret(program.gpuVerification), false);
+    });
+
+    it("a failed node is recorded and then fails `up` through the gate, with the node's reason", () => {
+        const gate = registered.find((r) => r.name === "gpu-node-verification-gate");
+        assert.ok(gate);
+        const env = gate.inputs.environment as Record<string, string>;
+        assert.equal(env.GM_PASSED, "false");
+        assert.match(env.GM_REASONS, /^node gpu-b: node advertises 0 allocatable/);
     });
 
     it("outputs: no profile, hostPrep or dockerGpuCheck; gpuAllocatable of the GPU nodes", async () => {

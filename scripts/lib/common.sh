@@ -278,6 +278,20 @@ first_line() {
     printf '%s\n' "$1" | sed '/^[[:space:]]*$/d' | head -n 1
 }
 
+# error_line TEXT — the line of a tool's stderr worth quoting: the last non-empty line that is not a
+# klog line. kubectl (client-go) logs through klog, whose lines look like
+# `E1130 00:47:12.123456   12345 memcache.go:265] "Unhandled Error" err="…"` (k8s.io/klog/v2
+# header: severity, mmdd, time, thread id, file:line]); with an unreachable API server kubectl 1.37
+# prints several of them before its own "The connection to the server … was refused" line. When
+# every line is a klog line, the last one.
+error_line() {
+    local lines line
+    lines=$(printf '%s\n' "$1" | sed '/^[[:space:]]*$/d')
+    line=$(printf '%s\n' "$lines" | grep -Ev '^[IWEF][0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]+ +[0-9]+ [^ ]+:[0-9]+\] ' | tail -n 1) || true
+    if [ -z "$line" ]; then line=$(printf '%s\n' "$lines" | tail -n 1); fi
+    printf '%s\n' "$line"
+}
+
 # minikube_profile_state PROFILE SECONDS — Running | Stopped | Absent | Unknown, from the profile's
 # config.json and `minikube status -o json` (bounded by SECONDS). Running means every node's host
 # and kubelet and the control plane's API server run; a profile whose node container is gone or

@@ -108,7 +108,7 @@ export async function verify(k: KubectlSetup, o: VerifyOptions): Promise<{ resul
     if (run.code !== 0) throw new Error(`verify-gpu-nodes.sh exited ${run.code}:\n${run.stderr.slice(-4000)}`);
     const summary = parseSummary(run.stdout, "verify-gpu-nodes.sh");
     const result = summarizeNodes(parseNodeRows(String(summary.facts)), toNodeRuns(summary.nodes), {
-        minGpus: spec.gpus, image: spec.image, incarnation: "test", nodeSelector: {}, now: String(summary.finishedAt),
+        minGpus: spec.gpus, image: spec.image, clusterIncarnation: "test", nodeSelector: {}, now: String(summary.finishedAt),
     });
     return { result, run, summary };
 }

@@ -75,7 +75,7 @@ describe("minikube-start.sh", () => {
         const starts = host.calls("minikube", "start");
         assert.equal(starts.length, 1);
         assert.deepEqual(starts[0].args, ["start", "-p", PROFILE, "--driver=docker", "--container-runtime=docker", "--gpus=all",
-            "--cpus=4", "--memory=8g", "--kubernetes-version=stable", "--interactive=false", "--addons=ingress"]);
+            "--cpus=4", "--memory=8g", "--kubernetes-version=stable", "--keep-context", "--interactive=false", "--addons=ingress"]);
         // Progress is minikube's own output, streamed to stderr; stdout is the summary alone.
         assert.match(run.stderr, /Creating docker container \(CPUs=4, Memory=8192MB\)/);
         assert.equal(run.stdout.trim().split("\n").length, 1);
@@ -140,6 +140,26 @@ describe("minikube-start.sh", () => {
             assert.match(run.stderr, /Restarting existing docker container/);
         });
     }
+
+    it("restarts a stopped profile with its own recorded Kubernetes version, not what 'stable' means now", async () => {
+        // Made by an older minikube whose stable was v1.33.1; today's stable (the stand-in's) is v1.34.0.
+        writeMinikubeProfile(host, { status: "Stopped", kubernetesVersion: "v1.33.1" });
+        const run = await host.runScript("minikube-start.sh", startEnv({ GM_KUBERNETES_VERSION: "stable" }));
+        assert.equal(run.code, 0, run.stderr);
+        assert.equal(summaryOf(run).action, "started");
+        assert.ok(host.calls("minikube", "start")[0].args.includes("--kubernetes-version=v1.33.1"), host.calls("minikube", "start")[0].args.join(" "));
+        assert.doesNotMatch(run.stderr, /Upgrading Kubernetes/);
+        assert.equal(summaryOf(run).kubernetesVersion, "v1.33.1");
+    });
+
+    it("keeps the user's current kubectl context (--keep-context)", async () => {
+        const kubeconfig = path.join(host.home, ".kube", "config");
+        fs.mkdirSync(path.dirname(kubeconfig), { recursive: true });
+        fs.writeFileSync(kubeconfig, "apiVersion: v1\nkind: Config\ncurrent-context: team-prod\n");
+        const run = await host.runScript("minikube-start.sh", startEnv());
+        assert.equal(run.code, 0, run.stderr);
+        assert.match(fs.readFileSync(kubeconfig, "utf8"), /^current-context: team-prod$/m);
+    });
 
     it("fails a start that fails, with minikube's reason and last lines and the fix; records no token", async () => {
         minikubeStartBehaviour(host, { failExitCode: 60 });
@@ -286,22 +306,41 @@ describe("minikube-observe.sh", () => {
         assert.ok(host.calls("minikube", "status", "-o", "json").length >= 1);
     });
 
-    it("running without a token file (cluster made outside Pulumi): a fresh token", async () => {
+    it("running without a token file (cluster made outside Pulumi): a token the start step has not recorded, stable", async () => {
         writeMinikubeProfile(host);
         const a = await observe();
         assert.equal(a.state, "Running");
-        assert.match(a.token, /^running-\d+-[0-9a-f]+$/);
+        assert.match(a.token, /^running-[0-9a-f]{16}$/);
+        assert.equal((await observe()).token, a.token);
     });
 
-    it("stopped: a fresh token each time, even with a token file", async () => {
+    it("stopped: a token unlike the recorded one, the same in the preview and the update phase of one up", async () => {
         writeMinikubeProfile(host, { status: "Stopped" });
         fs.mkdirSync(path.dirname(tokenFile(host)), { recursive: true });
         fs.writeFileSync(tokenFile(host), "old-token\n");
+        const preview = await observe();
+        const update = await observe();
+        assert.equal(preview.state, "Stopped");
+        assert.match(preview.token, /^stopped-[0-9a-f]{16}$/);
+        assert.notEqual(preview.token, "old-token", "the start step must run");
+        assert.equal(update.token, preview.token, "deterministic for the same observed state (before: a fresh random token each run)");
+        // Started (and so recorded) with that token, then stopped again: another token.
+        fs.writeFileSync(tokenFile(host), `${preview.token}\n`);
+        const again = await observe();
+        assert.notEqual(again.token, preview.token);
+        assert.equal((await observe()).token, again.token);
+    });
+
+    it("absent after a delete outside Pulumi: a token unlike the recorded one; deterministic", async () => {
+        writeMinikubeProfile(host);
+        fs.mkdirSync(path.dirname(tokenFile(host)), { recursive: true });
+        fs.writeFileSync(tokenFile(host), "running-token\n");
+        assert.equal((await observe()).token, "running-token");
+        fs.rmSync(path.join(minikubeHome(host), "profiles", PROFILE), { recursive: true });
         const a = await observe();
-        const b = await observe();
-        assert.equal(a.state, "Stopped");
-        assert.match(a.token, /^stopped-\d+-[0-9a-f]+$/);
-        assert.notEqual(a.token, b.token);
+        assert.equal(a.state, "Absent");
+        assert.notEqual(a.token, "running-token");
+        assert.equal((await observe()).token, a.token);
     });
 
     it("paused or node container gone: Stopped", async () => {
@@ -314,7 +353,7 @@ describe("minikube-observe.sh", () => {
     it("absent profile: Absent, without asking minikube", async () => {
         const a = await observe();
         assert.equal(a.state, "Absent");
-        assert.match(a.token, /^absent-\d+-/);
+        assert.match(a.token, /^absent-[0-9a-f]{16}$/);
         assert.equal(host.calls("minikube").length, 0);
     });
 
