@@ -84,8 +84,7 @@ export class ExistingCluster extends pulumi.ComponentResource implements GpuClus
         });
         this.incarnation = this.observed.apply((o) => `existing-${o.clusterUid}`);
         this.gpuNodes = this.observed.apply((o) => gpuNodes(o.nodes).map((n) => n.name));
-        this.gpuNodesToken = this.observed.apply((o) =>
-            gpuNodesToken(o.clusterUid, o.nodes) + (o.incompleteRuns.length > 0 ? `-retry-${[...o.incompleteRuns].sort().join(".")}` : ""));
+        this.gpuNodesToken = this.observed.apply((o) => gpuNodesToken(o.clusterUid, o.nodes, o.incompleteRuns));
 
         this.registerOutputs({ incarnation: this.incarnation, gpuNodes: this.gpuNodes, target: this.target });
     }

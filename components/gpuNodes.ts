@@ -84,8 +84,12 @@ export function gpuNodes(nodes: NodeFacts[]): NodeFacts[] {
  * It is an input of the verification step, so such a change re-verifies on the next `up` while an
  * unchanged cluster stays a no-op.
  */
-export function gpuNodesToken(clusterUid: string, nodes: NodeFacts[]): string {
+export function gpuNodesToken(clusterUid: string, nodes: NodeFacts[], incompleteRuns: string[] = []): string {
     const facts = gpuNodes(nodes).map((n) =>
         [n.name, n.uid, n.resourceName, n.allocatable, n.capacity, n.unschedulable, n.ready, n.hostname, n.product, n.driverVersion]);
-    return crypto.createHash("sha256").update(JSON.stringify([clusterUid, facts])).digest("hex").slice(0, 16);
+    // An incomplete run (a node failed, stuck or timed out, maybe transiently) is retried by the next
+    // `up`: its id changes the token. A complete run leaves no id, so an unchanged cluster stays a no-op.
+    const retry = [...incompleteRuns].sort();
+    return crypto.createHash("sha256").update(JSON.stringify(retry.length > 0 ? [clusterUid, facts, retry] : [clusterUid, facts]))
+        .digest("hex").slice(0, 16);
 }

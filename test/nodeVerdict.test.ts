@@ -46,6 +46,9 @@ describe("node facts", () => {
         assert.notEqual(gpuNodesToken("ks", parseNodeRows([row({ name: "g", uid: "1", allocatableGpu: "0" }), base[1]].join("\n"))), t);
         assert.notEqual(gpuNodesToken("ks", parseNodeRows([row({ name: "g", uid: "1", allocatableGpu: "1", unschedulable: "true" }), base[1]].join("\n"))), t);
         assert.notEqual(gpuNodesToken("ks2", parseNodeRows(base.join("\n"))), t, "another cluster");
+        const retry = gpuNodesToken("ks", parseNodeRows(base.join("\n")), ["r1a2b-incomplete"]);
+        assert.notEqual(retry, t, "an incomplete run is retried");
+        assert.notEqual(gpuNodesToken("ks", parseNodeRows(base.join("\n")), ["r9f9f-incomplete"]), retry, "and again while it keeps failing");
     });
 });
 

@@ -35,7 +35,7 @@ export function countingKubectl(realKubectl: string): { dir: string; countFile: 
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gm-kubectl-count-"));
     const countFile = path.join(dir, "calls");
     fs.writeFileSync(countFile, "");
-    fs.writeFileSync(path.join(dir, "kubectl"), `#!/usr/bin/env bash\necho "$1 $2 $3" >>${JSON.stringify(countFile)}\nexec ${JSON.stringify(realKubectl)} "$@"\n`, { mode: 0o755 });
+    fs.writeFileSync(path.join(dir, "kubectl"), `#!/usr/bin/env bash\nprintf '%s\\n' "$*" | tr -d '\\n' >>${JSON.stringify(countFile)}; echo >>${JSON.stringify(countFile)}\nexec ${JSON.stringify(realKubectl)} "$@"\n`, { mode: 0o755 });
     return { dir, countFile, count: () => fs.readFileSync(countFile, "utf8").split("\n").filter((l) => l !== "").length };
 }
 
