@@ -21,7 +21,8 @@ export interface ModalConfig {
  *
  * - `existing`: `cluster.kubeconfig` is required and must resolve to a context with an API server;
  *   `profile`, `minikube.*` and `hostPrep.*` are errors naming the mode (nothing here creates a
- *   minikube or touches this machine); `devicePlugin.mode` defaults to `none` and `addon` is an error.
+ *   minikube or touches this machine); `devicePlugin.mode` defaults to `none` and `addon` is an error;
+ *   with `none`, other `devicePlugin.*` keys are errors (no plugin is deployed or awaited).
  * - `minikube`: `cluster.kubeconfig`, `cluster.context`, `verification.nodeSelector` and
  *   `devicePlugin.mode: none` are errors (they would be silently ignored).
  */
@@ -53,6 +54,13 @@ export function applyClusterMode(input: Record<string, unknown>, cfg: GpuMinikub
             problems.push(`${NS}:devicePlugin.mode: found "addon", which is minikube's addon and needs cluster.mode "minikube". ` +
                 `With cluster.mode "existing" use "none" (the cluster already runs a device plugin, e.g. the GPU Operator). ` +
                 "Fix: `pulumi config set --path devicePlugin.mode none`");
+        }
+        if (explicitPluginMode === undefined || explicitPluginMode === "none") {
+            for (const key of Object.keys(rawDevicePlugin).filter((k) => k !== "mode")) {
+                problems.push(`${NS}:devicePlugin.${key}: is set, but with cluster.mode "existing" and devicePlugin.mode "none" ` +
+                    "the program deploys and waits for no device plugin (each node is checked as it advertises itself), so it has no effect. " +
+                    `Fix: \`pulumi config rm --path devicePlugin.${key}\``);
+            }
         }
         const kubeconfig = cfg.cluster.kubeconfig ?? "";
         if (kubeconfig.trim() === "") {

@@ -83,7 +83,9 @@ describe("cluster.mode", () => {
         const problems = problemsOf(existing({}, { devicePlugin: { mode: "addon" } }));
         assert.equal(problems.length, 1, problems.join("\n"));
         assert.match(problems[0], /^gpu-minikube:devicePlugin\.mode: found "addon".*cluster\.mode "minikube".*"none"/);
-        assert.equal(resolveConfig(existing({}, { devicePlugin: { mode: "none", timeoutSeconds: 60 } })).devicePlugin.mode, "none");
+        assert.equal(resolveConfig(existing({}, { devicePlugin: { mode: "none" } })).devicePlugin.mode, "none");
+        const unused = problemsOf(existing({}, { devicePlugin: { mode: "none", timeoutSeconds: 60 } }));
+        assert.match(unused[0], /^gpu-minikube:devicePlugin\.timeoutSeconds: is set, but with cluster\.mode "existing" and devicePlugin\.mode "none"/);
     });
 
     it("existing: the kubeconfig is required", () => {
