@@ -143,6 +143,46 @@ start_batch() {
     done
 }
 
+# fetch_log NODE POD — reads POD's whole log in the background, at most LOG_FETCHERS at once, so 50
+# logs do not cost 50 kubectl round trips one after another; settle_logs collects the results.
+LOG_FETCHERS=8
+declare -a fetch_pids=()
+declare -A log_pending=()
+fetch_log() {
+    local node="$1" pod="$2" file="$GM_TMP/log.${job_of[$1]}"
+    log_file[$node]="$file"
+    log_pending[$node]="$pod"
+    if [ "${#fetch_pids[@]}" -ge "$LOG_FETCHERS" ]; then
+        wait "${fetch_pids[0]}" || true
+        fetch_pids=("${fetch_pids[@]:1}")
+    fi
+    if [ -z "$pod" ]; then
+        printf '1' >"$file.rc"
+        printf 'no pod of the Job is left' >"$file.err"
+        return 0
+    fi
+    (
+        rc=0
+        kube -n "$ns" logs "$pod" >"$file" 2>"$file.err" || rc=$?
+        printf '%s' "$rc" >"$file.rc"
+    ) &
+    fetch_pids+=("$!")
+}
+
+# settle_logs — waits for every log read and marks a node whose log could not be read as failed.
+settle_logs() {
+    local node rc
+    for pid in "${fetch_pids[@]}"; do wait "$pid" || true; done
+    fetch_pids=()
+    for node in "${!log_pending[@]}"; do
+        rc=$(cat "${log_file[$node]}.rc" 2>/dev/null || printf '1')
+        if [ "$rc" != 0 ]; then
+            outcome[$node]="failed"
+            detail[$node]="the Job completed but the log of pod ${log_pending[$node]} could not be read: $(meaningful_error "${log_file[$node]}.err")"
+        fi
+    done
+}
+
 JOBS_JSONPATH='{range .items[*]}{.metadata.name}{"\t"}{range .status.conditions[?(@.status=="True")]}{.type}{","}{end}{"\t"}{range .status.conditions[?(@.type=="Failed")]}{.reason}{": "}{.message}{end}{"\n"}{end}'
 # name, job, phase, node, waiting/terminated reason, its message, exit code, PodScheduled status|reason|message
 PODS_JSONPATH='{range .items[*]}{.metadata.name}{"\t"}{.metadata.labels.job-name}{"\t"}{.status.phase}{"\t"}{.spec.nodeName}{"\t"}{range .status.containerStatuses[*]}{.state.waiting.reason}{.state.terminated.reason}{end}{"\t"}{range .status.containerStatuses[*]}{.state.waiting.message}{.state.terminated.message}{end}{"\t"}{range .status.containerStatuses[*]}{.state.terminated.exitCode}{end}{"\t"}{range .status.conditions[?(@.type=="PodScheduled")]}{.status}{"|"}{.reason}{"|"}{.message}{end}{"\n"}{end}'
@@ -178,12 +218,9 @@ while true; do
         fi
         c="${conds[$job]-}"
         if [[ $c == *Complete,* || $c == *SuccessCriteriaMet,* ]]; then
-            log_file[$node]="$GM_TMP/log.${job}"
-            if [ -n "$pod" ] && kube -n "$ns" logs "$pod" >"${log_file[$node]}" 2>"$GM_TMP/logs.err"; then
-                record "$node" complete ""
-            else
-                record "$node" failed "the Job completed but its pod's log could not be read: $(meaningful_error "$GM_TMP/logs.err")"
-            fi
+            # Provisionally complete: settle_logs turns it into "failed" if the log cannot be read.
+            record "$node" complete ""
+            fetch_log "$node" "$pod"
             unset "active[$node]"
             continue
         fi
@@ -228,6 +265,8 @@ while true; do
     fi
     sleep "$GM_POLL_SECONDS"
 done
+
+settle_logs
 
 # --- summary ------------------------------------------------------------------------------------
 items=""
