@@ -112,7 +112,10 @@ export function evaluateNode(facts: NodeFacts | undefined, run: NodeRun, minGpus
     if (facts.driverVersion !== null && report.driverVersion !== null && report.driverVersion !== facts.driverVersion) {
         reasons.push(`driver version in the pod (${report.driverVersion}) differs from the node's driver labels (${facts.driverVersion})`);
     }
-    if (report.driverVersion === null) reasons.push("the pod's log shows no driver version (was it nvidia-smi's output?)");
+    if (report.driverVersion === null) {
+        const why = report.notes.length > 0 ? ` (${report.notes.join("; ")})` : "";
+        reasons.push(`could not read the driver version from the pod's nvidia-smi output${why}`);
+    }
     return done();
 }
 
