@@ -39,12 +39,18 @@ interface StackOutputs {
 
 /** `cluster.mode: minikube`: prepare this host, start minikube, verify its GPU against the host's. */
 function minikubeStack(): StackOutputs {
+    // The host's driver version and GPU UUIDs, read (read-only) on every preview and up: a driver
+    // upgrade since the last run re-runs preflight and the Docker GPU check, re-checks allocatable
+    // GPUs and re-runs the verification.
+    const hostFacts = readHostFacts();
+
     const host = new HostPrep("host", {
         minikubeGpus: cfg.minikube.gpus,
         installToolkit: cfg.hostPrep.installToolkit,
         configureDocker: cfg.hostPrep.configureDocker,
         timeoutSeconds: cfg.hostPrep.timeoutSeconds,
         cudaImage: cfg.verification.image,
+        recheckToken: hostFacts.token,
     });
 
     const cluster = new MinikubeCluster("cluster", {
@@ -52,9 +58,6 @@ function minikubeStack(): StackOutputs {
         ...cfg.minikube,
     }, { dependsOn: [host.ready] });
 
-    // The host's driver version and GPU UUIDs, read (read-only) on every preview and up: a driver
-    // upgrade since the last run re-checks allocatable GPUs and re-runs the verification.
-    const hostFacts = readHostFacts();
     // With verification.alwaysRerun, a value new on every run re-checks allocatable GPUs too.
     const rerunNonce = cfg.verification.alwaysRerun ? new Date().toISOString() : "";
 

@@ -32,13 +32,14 @@ else
     emit "" "[]" "no nvidia-smi on PATH or in ${GM_WSL_LIB_DIR}"
 fi
 rc=0
-out=$(with_deadline "$GM_CALL_SECONDS" "$smi" --query-gpu=uuid,driver_version --format=csv,noheader 2>&1) || rc=$?
+# The same query as preflight.sh, read the same way (index, name, uuid, driver).
+out=$(with_deadline "$GM_CALL_SECONDS" "$smi" --query-gpu=index,name,uuid,driver_version --format=csv,noheader 2>&1) || rc=$?
 if [ "$rc" -ne 0 ]; then
     emit "" "[]" "nvidia-smi exited ${rc}: $(first_line "$out")"
 fi
 driver=""
 uuids=()
-while IFS=',' read -r uuid drv _; do
+while IFS=',' read -r _ _ uuid drv _; do
     uuid="${uuid//[[:space:]]/}"
     drv="${drv//[[:space:]]/}"
     [[ $uuid =~ ^(GPU|MIG)-[A-Za-z0-9-]+$ ]] || continue

@@ -86,7 +86,9 @@ give_up() {
     failure="${what} (found: ${found}). Fix: ${fix} (diagnostics above)"
     printf '[%s] verification failed: %s\n' "$GM_STAGE" "$failure" >&2
     # Ours to delete: Pulumi created it in our own namespace. Background deletion returns at once;
-    # the garbage collector removes the pod right after, which releases its nvidia.com/gpu.
+    # the garbage collector removes the pod right after, which releases its nvidia.com/gpu. Freeing
+    # the GPU is worth a few seconds past the deadline, so the delete gets at least 5 s.
+    if [ $((deadline - $(date +%s))) -lt 5 ]; then deadline=$(($(date +%s) + 5)); fi
     kube -n "$ns" delete job "$job" --ignore-not-found --wait=false --cascade=background >"$GM_TMP/delete.out" 2>&1 || rc=$?
     if [ "$rc" -eq 0 ]; then
         deleted=true

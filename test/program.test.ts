@@ -370,9 +370,23 @@ describe("lifecycle", () => {
         });
     });
 
-    it("allocatable GPUs are re-checked when the host's driver or GPUs change", () => {
-        const env = command("device-plugin-addon").inputs.environment as Record<string, string>;
-        assert.equal(env.GM_RECHECK_TOKEN, hostFactsToken({ driverVersion: "580.159.04", gpuUuids: [H200_UUID], error: null }));
+    it("a driver or GPU change re-runs preflight, the Docker GPU check and the allocatable check", () => {
+        const token = hostFactsToken({ driverVersion: "580.159.04", gpuUuids: [H200_UUID], error: null });
+        for (const name of ["host-preflight", "host-docker-gpu-check", "device-plugin-addon"]) {
+            assert.equal((command(name).inputs.environment as Record<string, string>).GM_RECHECK_TOKEN, token, name);
+        }
+        assert.notEqual(hostFactsToken({ driverVersion: "590.10.02", gpuUuids: [H200_UUID], error: null }), token);
+        assert.equal(hostFactsToken({ driverVersion: "580.159.04", gpuUuids: ["GPU-b", "GPU-a"], error: null }),
+            hostFactsToken({ driverVersion: "580.159.04", gpuUuids: ["GPU-a", "GPU-b"], error: null }), "order does not matter");
+    });
+
+    it("the verdict compares the pod with the host facts read on this up, not preflight's record", async () => {
+        const v = await output(program.gpuVerification);
+        assert.equal(v.passed, true);
+        const job = find("kubernetes:batch/v1:Job", "gpu-verification-job").inputs as unknown as JobInputs;
+        const spec = { image: CONFIG.verification.image, gpus: 1, timeoutSeconds: 321, runId: "run-7" };
+        assert.notEqual(job.metadata.name, verificationJobName({ ...spec, rerunToken: rerunToken(["590.10.02", [H200_UUID], 0, ""]) }),
+            "a new driver is a new Job");
     });
 
     it("what dies with the cluster is deleted with it (deletedWith), not one by one against a vanishing API server", () => {

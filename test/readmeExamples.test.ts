@@ -117,13 +117,16 @@ describe("README config examples", () => {
         assert.throws(() => configSet({}, "pulumi config set --path 'minikube.addons[1]' x"), /array index out of range/);
     });
 
-    for (const command of commands.filter((c) => !forExistingCluster(c))) {
-        it(`on a fresh stack: ${command}`, () => {
+    // Each example after the ones before it (the README's list builds on itself, e.g. addons[0] then [1]);
+    // the existing-cluster commands are checked on their own stack below.
+    const minikubeCommands = commands.filter((c) => !forExistingCluster(c));
+    minikubeCommands.forEach((command, i) => {
+        it(`after the examples before it: ${command}`, () => {
             const stack: Stack = {};
-            configSet(stack, command);
+            for (const earlier of minikubeCommands.slice(0, i + 1)) configSet(stack, earlier);
             accepts(stack, command);
         });
-    }
+    });
 
     it("all of them in order, on one stack (the minikube examples)", () => {
         const stack: Stack = {};

@@ -27,6 +27,8 @@ function startEnv(extra: Record<string, string> = {}): Record<string, string> {
         GM_START_TIMEOUT_SECONDS: "30",
         GM_RECREATE_IF_INCOMPATIBLE: "false",
         GM_START_TOKEN: "absent-1764416400-abcd1234",
+        // The user runs Pulumi as a normal user (minikube refuses the docker driver as root, exit 57).
+        SIM_UID: "1000",
         ...extra,
     };
 }
@@ -56,7 +58,7 @@ function assertSelfContainedKubeconfig(kubeconfig: unknown): void {
 describe("minikube-start.sh", () => {
     let host: SimHost;
     beforeEach(() => {
-        host = SimHost.create({ standins: [] });
+        host = SimHost.create({ standins: ["id"] });
         useMinikubeSim(host);
     });
     afterEach(() => host.cleanup());
@@ -368,6 +370,14 @@ describe("minikube-observe.sh", () => {
         assert.equal((await observe()).state, "Unknown");
     });
 
+    it("does not depend on the caller's directory (commands carry no `dir`)", async () => {
+        writeMinikubeProfile(host);
+        const fromRoot = await observe();
+        const elsewhere = await host.runScript("minikube-observe.sh", { GM_PROFILE: PROFILE }, 60_000, host.root);
+        assert.equal(elsewhere.code, 0, elsewhere.stderr);
+        assert.deepEqual(summaryOf(elsewhere), fromRoot);
+    });
+
     it("rejects a hostile profile before any command", async () => {
         const run = await host.runScript("minikube-observe.sh", { GM_PROFILE: "x; rm -rf /" });
         assert.equal(run.code, 1);
@@ -407,7 +417,7 @@ describe("minikube-delete.sh", () => {
 
     it("a failing delete fails destroy with the command to run by hand", async () => {
         writeMinikubeProfile(host);
-        host.fault("minikube", { match: "delete", exitCode: 80, stderr: "❌  Exiting due to GUEST_DELETE: docker not running" });
+        host.fault("minikube", { match: "delete", exitCode: 80, stderr: "X Exiting due to GUEST_DELETE: docker not running" });
         const run = await host.runScript("minikube-delete.sh", { GM_PROFILE: PROFILE });
         assert.equal(run.code, 1);
         assert.match(run.stderr, /ERROR: minikube delete -p gpu-minikube failed \(exit 80\).*Fix: .*minikube delete -p gpu-minikube/);
@@ -456,6 +466,13 @@ describe("minikube-image-load.sh", () => {
         const run = await host.runScript("minikube-image-load.sh", { GM_PROFILE: PROFILE, GM_IMAGE: IMAGE });
         assert.equal(run.code, 1);
         assert.match(run.stderr, /ERROR: could not load nvidia\/cuda:12\.5\.0-base-ubuntu22\.04 .*docker image inspect/);
+    });
+
+    it("refuses a digest-pinned reference with the reason, before any command", async () => {
+        const run = await host.runScript("minikube-image-load.sh", { GM_PROFILE: PROFILE, GM_IMAGE: `${IMAGE}@sha256:${"a".repeat(64)}` });
+        assert.equal(run.code, 1);
+        assert.match(run.stderr, /input GM_IMAGE is invalid .*no @sha256 digest.*minikube image load drops digests/);
+        assert.deepEqual(host.journal(), []);
     });
 
     it("rejects a hostile image reference before any command", async () => {
