@@ -46,6 +46,7 @@ function minikubeStack(): StackOutputs {
 
     const host = new HostPrep("host", {
         minikubeGpus: cfg.minikube.gpus,
+        minikubeForce: cfg.minikube.force,
         installToolkit: cfg.hostPrep.installToolkit,
         configureDocker: cfg.hostPrep.configureDocker,
         timeoutSeconds: cfg.hostPrep.timeoutSeconds,

@@ -30,6 +30,8 @@ const PROBES: Record<string, unknown> = {
     "minikube-observe.sh": { state: "Running", token: "tok-2" },
     "host-facts.sh": { driverVersion: "580.159.04", gpuUuids: [H200_UUID], error: null },
     "verification-observe.sh": { failedAttempts: 1 },
+    // Host prep asks which Docker daemon to use (scripts/docker-endpoint.sh, from main).
+    "docker-endpoint.sh": { stage: "docker-endpoint", dockerHost: "unix:///var/run/docker.sock", reachable: true },
 };
 
 const commands: Record<string, Record<string, unknown>> = {};
