@@ -1,12 +1,17 @@
-// Composition root: config → host prep → cluster → device plugin → verification → stack outputs.
+// Composition root: config → cluster (minikube on this host, or an existing one) → device plugin →
+// verification → stack outputs.
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, GpuMinikubeConfig, loadConfig } from "./components/config";
 import { DevicePlugin } from "./components/devicePlugin";
+import { ExistingCluster } from "./components/existingCluster";
+import { GpuNodeVerification } from "./components/gpuNodeVerification";
 import { GpuVerification } from "./components/gpuVerification";
 import { readHostFacts } from "./components/hostFacts";
 import { HostPrep } from "./components/hostPrep";
 import { MinikubeCluster } from "./components/minikubeCluster";
 import { WorkloadImages } from "./components/workloadImages";
+import { ClusterVerificationResult, NodeVerdict } from "./components/nodeVerdict";
+import { GpuVerificationResult } from "./components/verificationResult";
 
 function validatedConfig(): GpuMinikubeConfig {
     try {
@@ -20,70 +25,142 @@ function validatedConfig(): GpuMinikubeConfig {
 
 const cfg = validatedConfig();
 
-// The host's driver version and GPU UUIDs, read (read-only) on every preview and up: a driver
-// upgrade since the last run re-runs preflight and the Docker GPU check, re-checks allocatable
-// GPUs and re-runs the verification.
-const hostFacts = readHostFacts();
+/** The minikube-mode result: the single Job's verdict, also given as its node's entry in `nodes`. */
+type MinikubeVerification = GpuVerificationResult & { nodes: Record<string, Omit<NodeVerdict, "verifiedAt"> & { verifiedAt: string | null }> };
 
-const host = new HostPrep("host", {
-    minikubeGpus: cfg.minikube.gpus,
-    minikubeForce: cfg.minikube.force,
-    installToolkit: cfg.hostPrep.installToolkit,
-    configureDocker: cfg.hostPrep.configureDocker,
-    timeoutSeconds: cfg.hostPrep.timeoutSeconds,
-    cudaImage: cfg.verification.image,
-    recheckToken: hostFacts.token,
-});
+/** The stack outputs; an output left undefined is absent from the stack. */
+interface StackOutputs {
+    profile?: string;
+    kubeconfig: pulumi.Output<string>;
+    hostPrep?: HostPrep["summary"];
+    dockerGpuCheck?: HostPrep["dockerGpuCheck"];
+    gpuAllocatable: pulumi.Output<Record<string, number>>;
+    gpuVerification: pulumi.Output<MinikubeVerification | ClusterVerificationResult>;
+}
 
-// The vectorAdd/nbody images are pulled on the host while the cluster starts.
-const computeWorkloads = cfg.verification.workloads.filter((w) => w !== "nvidia-smi");
-const workloadImages = new WorkloadImages("workload-images", {
-    images: Object.fromEntries(computeWorkloads.map((w) => [w, cfg.verification.images[w]])),
-}, { dependsOn: [host.ready] });
+/** `cluster.mode: minikube`: prepare this host, start minikube, verify its GPU against the host's. */
+function minikubeStack(): StackOutputs {
+    // The host's driver version and GPU UUIDs, read (read-only) on every preview and up: a driver
+    // upgrade since the last run re-runs preflight and the Docker GPU check, re-checks allocatable
+    // GPUs and re-runs the verification.
+    const hostFacts = readHostFacts();
 
-const cluster = new MinikubeCluster("cluster", {
-    profile: cfg.profile,
-    ...cfg.minikube,
-}, { dependsOn: [host.ready] });
+    const host = new HostPrep("host", {
+        minikubeGpus: cfg.minikube.gpus,
+        minikubeForce: cfg.minikube.force,
+        installToolkit: cfg.hostPrep.installToolkit,
+        configureDocker: cfg.hostPrep.configureDocker,
+        timeoutSeconds: cfg.hostPrep.timeoutSeconds,
+        cudaImage: cfg.verification.image,
+        recheckToken: hostFacts.token,
+    });
 
-// With verification.alwaysRerun, a value new on every run re-checks allocatable GPUs too.
-const rerunNonce = cfg.verification.alwaysRerun ? new Date().toISOString() : "";
+    // The vectorAdd/nbody images are pulled on the host while the cluster starts.
+    const computeWorkloads = cfg.verification.workloads.filter((w) => w !== "nvidia-smi");
+    const workloadImages = new WorkloadImages("workload-images", {
+        images: Object.fromEntries(computeWorkloads.map((w) => [w, cfg.verification.images[w]])),
+    }, { dependsOn: [host.ready] });
 
-const devicePlugin = new DevicePlugin("device-plugin", {
-    profile: cfg.profile,
-    kubeconfig: cluster.kubeconfig,
-    mode: cfg.devicePlugin.mode,
-    timeoutSeconds: cfg.devicePlugin.timeoutSeconds,
-    clusterStartToken: cluster.startToken,
-    recheckToken: hostFacts.token.apply((t) => (rerunNonce ? `${t}-${rerunNonce}` : t)),
-    deletedWith: cluster.ready,
-}, { dependsOn: [cluster.ready] });
+    const cluster = new MinikubeCluster("cluster", {
+        profile: cfg.profile,
+        ...cfg.minikube,
+    }, { dependsOn: [host.ready] });
 
-const verification = new GpuVerification("gpu-verification", {
-    profile: cfg.profile,
-    kubeconfig: cluster.kubeconfig,
-    provider: cluster.provider,
-    ...cfg.verification,
-    workloadImages: cfg.verification.images,
-    workloadImageIds: Object.fromEntries(Object.entries(workloadImages.images).map(([w, image]) => [w, image.imageId])),
-    hostDriverVersion: hostFacts.facts.driverVersion,
-    hostGpuUuids: hostFacts.facts.gpuUuids,
-    clusterStartToken: cluster.startToken,
-    deletedWith: cluster.ready,
-}, { dependsOn: [devicePlugin.ready] });
+    // With verification.alwaysRerun, a value new on every run re-checks allocatable GPUs too.
+    const rerunNonce = cfg.verification.alwaysRerun ? new Date().toISOString() : "";
 
-/** The minikube profile (also the kube context name). */
-export const profile = cfg.profile;
-/** Self-contained kubeconfig of the cluster (secret): `pulumi stack output kubeconfig --show-secrets`. */
-export const kubeconfig = cluster.kubeconfig;
-/** What host prep found and changed. */
-export const hostPrep = host.summary;
-/** Docker's own GPU container check, parsed. */
-export const dockerGpuCheck = host.dockerGpuCheck;
-/** Node name → allocatable `nvidia.com/gpu`. */
-export const gpuAllocatable = devicePlugin.gpuAllocatable;
+    const devicePlugin = new DevicePlugin("device-plugin", {
+        profile: cfg.profile,
+        kubeconfig: cluster.kubeconfig,
+        mode: "addon",
+        timeoutSeconds: cfg.devicePlugin.timeoutSeconds,
+        clusterStartToken: cluster.startToken,
+        recheckToken: hostFacts.token.apply((t) => (rerunNonce ? `${t}-${rerunNonce}` : t)),
+        deletedWith: cluster.ready,
+    }, { dependsOn: [cluster.ready] });
+
+    const verification = new GpuVerification("gpu-verification", {
+        profile: cfg.profile,
+        kubeconfig: cluster.kubeconfig,
+        provider: cluster.provider,
+        image: cfg.verification.image,
+        gpus: cfg.verification.gpus,
+        timeoutSeconds: cfg.verification.timeoutSeconds,
+        runId: cfg.verification.runId,
+        alwaysRerun: cfg.verification.alwaysRerun,
+        workloads: cfg.verification.workloads,
+        workloadImages: cfg.verification.images,
+        workloadImageIds: Object.fromEntries(Object.entries(workloadImages.images).map(([w, image]) => [w, image.imageId])),
+        hostDriverVersion: hostFacts.facts.driverVersion,
+        hostGpuUuids: hostFacts.facts.gpuUuids,
+        clusterStartToken: cluster.startToken,
+        deletedWith: cluster.ready,
+    }, { dependsOn: [devicePlugin.ready] });
+
+    return {
+        profile: cfg.profile,
+        kubeconfig: cluster.kubeconfig,
+        hostPrep: host.summary,
+        dockerGpuCheck: host.dockerGpuCheck,
+        gpuAllocatable: devicePlugin.gpuAllocatable,
+        // minikube has one GPU node: its verdict is also the `nodes` entry, as in existing mode.
+        gpuVerification: verification.result.apply((r) => ({
+            ...r,
+            nodes: r.node === null ? {} : {
+                [r.node]: {
+                    passed: r.passed, reasons: r.reasons, driverVersion: r.driverVersion, cudaVersion: r.cudaVersion,
+                    gpus: r.gpus, verifiedAt: r.verifiedAt,
+                },
+            },
+        })),
+    };
+}
+
 /**
- * The verification Job's parsed result; gate pipelines on `.passed == true` (a missing output means
- * not verified). A failed verification is recorded here with its reasons, and `pulumi up` fails.
+ * `cluster.mode: existing`: reach a cluster through its kubeconfig and verify every GPU node.
+ * Nothing on this machine is prepared or changed, and no minikube exists.
  */
-export const gpuVerification = verification.result;
+function existingStack(): StackOutputs {
+    const cluster = new ExistingCluster("existing-cluster", {
+        kubeconfig: pulumi.secret(cfg.cluster.kubeconfig ?? ""),
+        context: cfg.cluster.context,
+        nodeSelector: cfg.verification.nodeSelector,
+    });
+    // devicePlugin.mode "none": the cluster runs its own plugin; nodes are checked as they are.
+    const verification = new GpuNodeVerification("gpu-node-verification", {
+        cluster,
+        nodesToken: cluster.gpuNodesToken,
+        image: cfg.verification.image,
+        gpus: cfg.verification.gpus,
+        timeoutSeconds: cfg.verification.timeoutSeconds,
+        runId: cfg.verification.runId,
+        alwaysRerun: cfg.verification.alwaysRerun,
+        parallelism: cfg.verification.parallelism,
+        nodeSelector: cfg.verification.nodeSelector,
+    }, { dependsOn: [cluster.ready] });
+    return {
+        kubeconfig: cluster.kubeconfig,
+        gpuAllocatable: cluster.observed.apply((o) => Object.fromEntries(
+            o.nodes.filter((n) => n.isGpuNode).map((n) => [n.name, n.allocatable]))),
+        gpuVerification: verification.result,
+    };
+}
+
+const outputs = cfg.cluster.mode === "existing" ? existingStack() : minikubeStack();
+
+/** The minikube profile (also the kube context name); absent for an existing cluster. */
+export const profile = outputs.profile;
+/** Kubeconfig of the cluster (secret): `pulumi stack output kubeconfig --show-secrets`. */
+export const kubeconfig = outputs.kubeconfig;
+/** What host prep found and changed (minikube mode only). */
+export const hostPrep = outputs.hostPrep;
+/** Docker's own GPU container check, parsed (minikube mode only). */
+export const dockerGpuCheck = outputs.dockerGpuCheck;
+/** Node name → allocatable `nvidia.com/gpu`. */
+export const gpuAllocatable = outputs.gpuAllocatable;
+/**
+ * The verification's result, with one verdict per GPU node in `nodes`; gate pipelines on
+ * `.passed == true` (a missing output means not verified). A failed verification is recorded here
+ * with its reasons, and `pulumi up` fails.
+ */
+export const gpuVerification = outputs.gpuVerification;

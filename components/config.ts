@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { DEFAULT_WORKLOAD_IMAGES, DEFAULT_WORKLOADS, WORKLOAD_IDS } from "./workloads";
+import { applyClusterMode } from "./clusterModes";
 
 /** The Pulumi config namespace of every key this program reads (`gpu-minikube:<key>`). */
 export const CONFIG_NAMESPACE = "gpu-minikube";
@@ -21,6 +22,11 @@ export const MINIKUBE_GPUS_VALUES = ["all", "nvidia", "nvidia.com"] as const;
 
 /** Device-plugin modes: only minikube's own addon today; a Pulumi-managed manifest is planned. */
 export const DEVICE_PLUGIN_MODES = ["addon"] as const;
+
+/** `cluster.mode`: create a minikube cluster here, or verify the GPU nodes of an existing cluster. */
+export const CLUSTER_MODES = ["minikube", "existing"] as const;
+/** `devicePlugin.mode` values for `cluster.mode: existing` (see components/clusterModes.ts). */
+export const EXISTING_DEVICE_PLUGIN_MODES = ["none"] as const;
 
 // `pulumi config set` without `--path` stores numbers and booleans as strings; accept those
 // spellings so `pulumi config set gpu-minikube:x 8` behaves like `--path`.
@@ -45,12 +51,27 @@ const workloadImage = (defaultImage: string) =>
                 "could not find '<image>@sha256:…' and would pull it again; use '<image>:<tag>'",
         })
         .default(defaultImage);
+// A kube context name: what kubeconfigs use in practice (e.g. "kubernetes-admin@kubernetes",
+// "gke_proj_zone_name", "arn:aws:eks:us-east-1:1234:cluster/x"); never reaches a shell unquoted.
+const CONTEXT_PATTERN = /^[A-Za-z0-9@:/._+-]{1,253}$/;
+// Kubernetes label keys and values (apimachinery validation.IsQualifiedName / IsValidLabelValue).
+const LABEL_KEY_PATTERN =
+    /^(?:[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const LABEL_VALUE_PATTERN = /^(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
+
+const clusterSchema = z.strictObject({
+    mode: z.enum(CLUSTER_MODES, { error: `one of ${CLUSTER_MODES.map((v) => `"${v}"`).join(", ")}` }).default("minikube"),
+    // The kubeconfig text is a secret: checked in components/clusterModes.ts, never quoted in errors.
+    kubeconfig: z.string({ error: "kubeconfig text (a YAML document)" }).max(1_000_000, { error: "at most 1 MB of kubeconfig text" }).optional(),
+    context: patterned(CONTEXT_PATTERN, "a context name of the kubeconfig (letters, digits and @ : / . _ + -)").optional(),
+}, { error: "an object" }).prefault({});
 
 /**
  * The one place where defaults live. `Pulumi.yaml` declares the same defaults for `pulumi config`
  * users, and a test proves the two agree (Pulumi's mocks never read `Pulumi.yaml`).
  */
 const configSchema = z.strictObject({
+    cluster: clusterSchema,
     profile: patterned(PROFILE_PATTERN,
         "1-40 lowercase letters, digits and '-', starting and ending with a letter or digit").default("gpu-minikube"),
     minikube: z.strictObject({
@@ -76,7 +97,8 @@ const configSchema = z.strictObject({
         timeoutSeconds: int(10, 1800, "number of seconds").default(180),
     }, { error: "an object" }).prefault({}),
     devicePlugin: z.strictObject({
-        mode: z.enum(DEVICE_PLUGIN_MODES, { error: `"addon" (a Pulumi-managed "manifest" mode is not available yet)` }).default("addon"),
+        mode: z.enum([...DEVICE_PLUGIN_MODES, ...EXISTING_DEVICE_PLUGIN_MODES],
+            { error: `"addon", or "none" with cluster.mode "existing" (a Pulumi-managed "manifest" mode is not available yet)` }).default("addon"),
         timeoutSeconds: int(10, 3600, "number of seconds").default(300),
     }, { error: "an object" }).prefault({}),
     verification: z.strictObject({
@@ -108,6 +130,11 @@ const configSchema = z.strictObject({
             vectorAdd: workloadImage(DEFAULT_WORKLOAD_IMAGES.vectorAdd),
             nbody: workloadImage(DEFAULT_WORKLOAD_IMAGES.nbody),
         }, { error: "an object (vectorAdd, nbody; the nvidia-smi image is verification.image)" }).prefault({}),
+        nodeSelector: z.record(
+            z.string().max(316).regex(LABEL_KEY_PATTERN, { error: "a Kubernetes label key like nvidia.com/gpu.present" }),
+            patterned(LABEL_VALUE_PATTERN, "a Kubernetes label value (up to 63 letters, digits, '-', '_', '.')"),
+            { error: "a map of label key to value" }).default({}),
+        parallelism: int(1, 256, "number of verification Jobs run at once").default(16),
     }, { error: "an object" }).prefault({}),
 });
 
@@ -121,6 +148,9 @@ export type HostPrepConfig = GpuMinikubeConfig["hostPrep"];
 export type DevicePluginConfig = GpuMinikubeConfig["devicePlugin"];
 /** Verification-Job settings (`gpu-minikube:verification`). */
 export type VerificationConfig = GpuMinikubeConfig["verification"];
+
+/** Cluster settings (`gpu-minikube:cluster`). */
+export type ClusterConfig = GpuMinikubeConfig["cluster"];
 
 /** The top-level keys of the namespace, in the order the README documents them. */
 export const CONFIG_KEYS = Object.keys(configSchema.shape) as Array<keyof GpuMinikubeConfig>;
@@ -136,6 +166,11 @@ export class ConfigError extends Error {
         this.name = "ConfigError";
         this.problems = problems;
     }
+}
+
+/** The schema's defaults, before any cluster-mode rule (what `Pulumi.yaml` declares). */
+function defaultsFor(): GpuMinikubeConfig {
+    return configSchema.parse({});
 }
 
 /** The defaults, as `resolveConfig({})` yields them. */
@@ -161,7 +196,9 @@ export function resolveConfig(raw: Record<string, unknown>): GpuMinikubeConfig {
         for (const issue of result.error.issues) problems.push(...describeIssue(issue, input));
     }
     if (problems.length > 0 || !result.success) throw new ConfigError(problems);
-    return result.data;
+    const modal = applyClusterMode(input, result.data, defaultsFor);
+    if (modal.problems.length > 0) throw new ConfigError(modal.problems);
+    return modal.config;
 }
 
 /**
@@ -190,9 +227,11 @@ function decodeTopLevel(key: string, value: unknown): Decoded {
     try {
         return { ok: true, value: JSON.parse(trimmed) };
     } catch (err) {
+        // JSON.parse quotes the text it choked on: keep that out of messages about secrets.
+        const secret = mayHoldSecret([key]);
         return {
             ok: false,
-            problem: `${CONFIG_NAMESPACE}:${key}: found ${show(value)}, which is not valid JSON (${(err as Error).message}); ` +
+            problem: `${CONFIG_NAMESPACE}:${key}: found ${show(secret ? SECRET_NOT_SHOWN : value)}, which is not valid JSON${secret ? "" : ` (${(err as Error).message})`}; ` +
                 `set fields one by one with \`pulumi config set --path ${key}.<field> <value>\``,
         };
     }
@@ -204,12 +243,13 @@ function describeIssue(issue: z.core.$ZodIssue, input: Record<string, unknown>):
         const known = knownKeysAt(path).join(", ");
         return issue.keys.map((k) => {
             const key = [...path, k].join(".");
-            return `${CONFIG_NAMESPACE}:${key}: unknown key (found ${show(valueAt(input, [...path, k]))}); ` +
+            const found = mayHoldSecret([...path, k]) ? SECRET_NOT_SHOWN : valueAt(input, [...path, k]);
+            return `${CONFIG_NAMESPACE}:${key}: unknown key (found ${show(found)}); ` +
                 `known keys here: ${known}. Remove it with \`pulumi config rm --path ${key}\``;
         });
     }
     const key = path.join(".");
-    const found = valueAt(input, path);
+    const found = mayHoldSecret(path) ? SECRET_NOT_SHOWN : valueAt(input, path);
     const fix = path.length > 1 ? `pulumi config set --path ${key} <value>` : `pulumi config set ${key} <value>`;
     return [`${CONFIG_NAMESPACE}:${key}: found ${show(found)}; expected ${issue.message}. Fix: \`${fix}\``];
 }
@@ -240,9 +280,21 @@ function valueAt(input: unknown, path: string[]): unknown {
     return v;
 }
 
+// Stands for a secret value in error messages.
+const SECRET_NOT_SHOWN = Symbol("secret");
+
+/**
+ * Whether a value at PATH may be (or contain) the kubeconfig: anything under `cluster` except the
+ * plain `mode` and `context`, so a mistyped key or a whole-object mistake never prints credentials.
+ */
+function mayHoldSecret(path: string[]): boolean {
+    return path[0] === "cluster" && !(path.length === 2 && (path[1] === "mode" || path[1] === "context"));
+}
+
 /** Renders a found value for an error message; JSON keeps hostile characters visible and escaped. */
 function show(value: unknown): string {
     if (value === undefined) return "nothing";
+    if (value === SECRET_NOT_SHOWN) return "a value (secret, not shown)";
     const text = JSON.stringify(value) ?? String(value);
     return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }

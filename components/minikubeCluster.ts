@@ -1,5 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { GpuCluster } from "./cluster";
 import { hostProbe, hostScript, parseSummary } from "./hostCommand";
 
 /** Arguments of {@link MinikubeCluster}. */
@@ -49,7 +50,7 @@ export interface ClusterStartSummary {
  * `minikube delete -p <profile>` and nothing broader. Pass the previous stage through the
  * component's `dependsOn` option: the start step waits for it.
  */
-export class MinikubeCluster extends pulumi.ComponentResource {
+export class MinikubeCluster extends pulumi.ComponentResource implements GpuCluster {
     /** The profile name. */
     readonly profile: string;
     /** Self-contained kubeconfig of the profile (certificates embedded); secret. */
@@ -62,6 +63,10 @@ export class MinikubeCluster extends pulumi.ComponentResource {
     readonly startToken: pulumi.Output<string>;
     /** Depend on this to run after the cluster is up. */
     readonly ready: pulumi.Resource;
+    /** {@link GpuCluster.incarnation}: the start token. */
+    readonly incarnation: pulumi.Output<string>;
+    /** {@link GpuCluster.gpuNodes}: minikube's one node, named after the profile. */
+    readonly gpuNodes: pulumi.Output<string[]>;
 
     constructor(name: string, args: MinikubeClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         super("gpu-minikube:cluster:MinikubeCluster", name, {}, opts);
@@ -121,6 +126,9 @@ export class MinikubeCluster extends pulumi.ComponentResource {
             // `minikube delete` outside Pulumi must not wedge `pulumi destroy`.
             deleteUnreachable: true,
         }, { parent: this, dependsOn: [start] });
+
+        this.incarnation = this.startToken;
+        this.gpuNodes = this.start.apply(() => [this.profile]);
 
         this.registerOutputs({ kubeconfig: this.kubeconfig, start: this.start, startToken: this.startToken });
     }

@@ -34,6 +34,7 @@ const HOSTILE = [
 describe("defaults", () => {
     it("are what the README and Pulumi.yaml promise", () => {
         assert.deepEqual(defaultConfig(), {
+            cluster: { mode: "minikube" },
             profile: "gpu-minikube",
             minikube: {
                 driver: "docker", gpus: "all", cpus: 4, memory: "8g", kubernetesVersion: "stable",
@@ -48,6 +49,7 @@ describe("defaults", () => {
                     vectorAdd: "nvcr.io/nvidia/k8s/cuda-sample:vectoradd-cuda12.5.0",
                     nbody: "nvcr.io/nvidia/k8s/cuda-sample:nbody-cuda11.7.1",
                 },
+                nodeSelector: {}, parallelism: 16,
             },
         });
     });

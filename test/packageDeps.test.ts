@@ -38,7 +38,8 @@ it("the lock file agrees: a devDependency no runtime package needs is marked dev
         const entry = lock.packages[`node_modules/${dep}`];
         assert.ok(entry?.dev === true || entry?.devOptional === true, `${dep} is not marked dev in package-lock.json`);
     }
-    assert.equal(lock.packages["node_modules/yaml"]?.dev, true, "yaml is used by tests only");
+    // The other way round: a runtime dependency is not marked dev (yaml: components/kubeconfig.ts reads cluster.kubeconfig).
+    for (const dep of Object.keys(pkg.dependencies)) assert.notEqual(lock.packages[`node_modules/${dep}`]?.dev, true, `${dep} is marked dev`);
 });
 
 it("engines.node is what the locked @pulumi/pulumi declares (and the lock file's root says the same)", () => {

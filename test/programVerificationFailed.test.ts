@@ -30,6 +30,7 @@ const PROBES: Record<string, unknown> = {
     "minikube-observe.sh": { state: "Running", token: "tok-2" },
     "host-facts.sh": { driverVersion: "580.159.04", gpuUuids: [H200_UUID], error: null },
     "verification-observe.sh": { failedAttempts: 1 },
+    // Host prep asks which Docker daemon to use (scripts/docker-endpoint.sh, from main).
     "docker-endpoint.sh": { stage: "docker-endpoint", dockerHost: "unix:///var/run/docker.sock", reachable: true },
 };
 
@@ -70,6 +71,7 @@ it("a failed verification is recorded: passed false, with the wait's reason, and
     assert.equal(v.passed, false);
     assert.equal(v.reasons[0], `the verification Job did not complete successfully: ${FAILURE}`);
     assert.equal(v.verifiedAt, "2026-11-30T01:05:00Z");
+    assert.ok("job" in v, "minikube mode: the single Job");
     assert.match(String(v.job), /^gpu-minikube-verification-[0-9a-f]{8}\/gpu-verify-x$/);
 });
 

@@ -19,13 +19,23 @@ export function configSetCommands(markdown: string): string[] {
         .filter((l) => l.startsWith("pulumi config set "));
 }
 
-/** Shell words of a simple command line: quotes removed, `$(date +%s)` expanded. */
+/** What `$(kubectl config view --raw --minify --flatten)` prints in the README's existing-cluster example. */
+const KUBECONFIG = "apiVersion: v1\nkind: Config\nclusters:\n- {name: c, cluster: {server: \"https://10.0.0.1:6443\"}}\n" +
+    "contexts:\n- {name: ctx, context: {cluster: c, user: u}}\ncurrent-context: ctx\nusers:\n- {name: u, user: {token: t}}\n";
+
+/** Shell words of a simple command line: quotes removed, `$(date +%s)` and the kubeconfig expanded. */
 function words(line: string): string[] {
     const out: string[] = [];
     const re = /'([^']*)'|"((?:[^"\\]|\\.)*)"|(\S+)/g;
-    for (const m of line.matchAll(re)) out.push((m[1] ?? m[2] ?? m[3]).replace(/\$\(date \+%s\)/g, NOW));
+    for (const m of line.matchAll(re)) {
+        out.push((m[1] ?? m[2] ?? m[3]).replace(/\$\(date \+%s\)/g, NOW)
+            .replace(/\$\((kubectl config view [^)]*|cat ~\/\.kube\/config)\)/g, KUBECONFIG));
+    }
     return out;
 }
+
+/** Commands for `cluster.mode: existing`: valid only together (mode + kubeconfig), never with minikube's keys. */
+const forExistingCluster = (command: string) => /\bcluster\./.test(command);
 
 type Stack = Record<string, unknown>;
 
@@ -47,7 +57,8 @@ function adjust(value: string): unknown {
 function configSet(stack: Stack, line: string): void {
     const args = words(line).slice(3);
     const usePath = args.includes("--path");
-    const [key, value] = args.filter((a) => a !== "--path");
+    // --secret changes how the CLI stores the value, not what the program receives.
+    const [key, value] = args.filter((a) => a !== "--path" && a !== "--secret");
     assert.ok(key !== undefined && value !== undefined, `cannot read ${line}`);
     const name = key.replace(/^gpu-minikube:/, "");
     if (!usePath) {
@@ -106,18 +117,30 @@ describe("README config examples", () => {
         assert.throws(() => configSet({}, "pulumi config set --path 'minikube.addons[1]' x"), /array index out of range/);
     });
 
-    // Each example after the ones before it (the README's list builds on itself, e.g. addons[0] then [1]).
-    configSetCommands(README).forEach((command, i) => {
+    // Each example after the ones before it (the README's list builds on itself, e.g. addons[0] then [1]);
+    // the existing-cluster commands are checked on their own stack below.
+    const minikubeCommands = commands.filter((c) => !forExistingCluster(c));
+    minikubeCommands.forEach((command, i) => {
         it(`after the examples before it: ${command}`, () => {
             const stack: Stack = {};
-            for (const earlier of commands.slice(0, i + 1)) configSet(stack, earlier);
+            for (const earlier of minikubeCommands.slice(0, i + 1)) configSet(stack, earlier);
             accepts(stack, command);
         });
     });
 
-    it("all of them in order, on one stack", () => {
+    it("all of them in order, on one stack (the minikube examples)", () => {
         const stack: Stack = {};
-        for (const command of commands) configSet(stack, command);
+        for (const command of commands.filter((c) => !forExistingCluster(c))) configSet(stack, command);
         accepts(stack, "the README's examples together");
+    });
+
+    it("the existing-cluster commands, in order, on a fresh stack", () => {
+        const existing = commands.filter(forExistingCluster);
+        assert.ok(existing.some((c) => c.includes("cluster.mode existing")) && existing.some((c) => c.includes("--secret --path cluster.kubeconfig")),
+            existing.join("\n"));
+        const stack: Stack = {};
+        for (const command of existing) configSet(stack, command);
+        accepts(stack, existing.join(" && "));
+        assert.equal(resolveConfig(asProgramConfig(stack)).cluster.kubeconfig, KUBECONFIG);
     });
 });
