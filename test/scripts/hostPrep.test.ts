@@ -165,7 +165,7 @@ describe("preflight.sh", () => {
         const h = readyHost();
         // nvidia-smi's answer to a field it does not know, as driver 580 gives for kmd_version
         // (h200c-580-query-kmd-version-error.txt); the kmd_version query is the R610 recording.
-        h.sim.fault("nvidia-smi", { match: "driver_version", exitCode: 2, stderr: 'Field \\"driver_version\\" is not a valid field to query.' });
+        h.sim.fault("nvidia-smi", { match: "driver_version", exitCode: 2, stderr: 'Field "driver_version" is not a valid field to query.' });
         const run = await h.run("preflight.sh", { ...INPUTS, ...R610 });
         assert.equal(run.code, 0, run.stderr);
         const s = summaryOf(run);
@@ -176,7 +176,7 @@ describe("preflight.sh", () => {
 
     it("a driver that knows neither field is a blocker quoting nvidia-smi", async () => {
         const h = readyHost();
-        h.sim.fault("nvidia-smi", { match: "_version", exitCode: 2, stderr: "Field \\"x\\" is not a valid field to query." });
+        h.sim.fault("nvidia-smi", { match: "_version", exitCode: 2, stderr: 'Field "x" is not a valid field to query.' });
         const run = await h.run("preflight.sh", INPUTS);
         assertFailed(run, "preflight", /cannot talk to the NVIDIA driver \(found: Field "x" is not a valid field to query\. \(exit 2\)\)/);
     });
