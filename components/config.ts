@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
+import { DEFAULT_WORKLOAD_IMAGES, DEFAULT_WORKLOADS, WORKLOAD_IDS } from "./workloads";
 
 /** The Pulumi config namespace of every key this program reads (`gpu-minikube:<key>`). */
 export const CONFIG_NAMESPACE = "gpu-minikube";
@@ -36,6 +37,15 @@ const bool = () => z.preprocess(booleanString, z.boolean({ error: "true or false
 const patterned = (pattern: RegExp, what: string) =>
     z.string({ error: what }).regex(pattern, { error: what });
 
+/** A compute workload's image (`verification.images.<workload>`): allow-listed like `verification.image`, a tag. */
+const workloadImage = (defaultImage: string) =>
+    patterned(IMAGE_PATTERN, `a Docker image reference like ${defaultImage}`)
+        .refine((v) => !v.includes("@"), {
+            error: "a tag, not a digest: 'minikube image load' does not keep an image's registry digest, so the node " +
+                "could not find '<image>@sha256:…' and would pull it again; use '<image>:<tag>'",
+        })
+        .default(defaultImage);
+
 /**
  * The one place where defaults live. `Pulumi.yaml` declares the same defaults for `pulumi config`
  * users, and a test proves the two agree (Pulumi's mocks never read `Pulumi.yaml`).
@@ -70,11 +80,34 @@ const configSchema = z.strictObject({
         timeoutSeconds: int(10, 3600, "number of seconds").default(300),
     }, { error: "an object" }).prefault({}),
     verification: z.strictObject({
+        // No digest: the image reaches the node by `minikube image load` (docker save | load), which
+        // drops the registry digest (moby/moby#22011, docker/cli#5933), so a `@sha256:` reference
+        // would not be found there and the node would pull it. The host's pull is pinned anyway:
+        // dockerGpuCheck.imageDigest reports the digest.
         image: patterned(IMAGE_PATTERN, "a Docker image reference like nvidia/cuda:12.5.0-base-ubuntu22.04")
+            .refine((v) => !v.includes("@"), {
+                error: "a tag, not a digest: 'minikube image load' does not keep an image's registry digest, so the node " +
+                    "could not find '<image>@sha256:…' and would pull it again; use '<image>:<tag>' (the digest the host " +
+                    "pulled is reported in the dockerGpuCheck output as imageDigest)",
+            })
             .default("nvidia/cuda:12.5.0-base-ubuntu22.04"),
         gpus: int(1, 64, "GPU count").default(1),
         timeoutSeconds: int(30, 3600, "number of seconds").default(600),
-        runId: patterned(RUN_ID_PATTERN, "empty, or up to 20 lowercase letters, digits and '-' (change it to re-run the check)").default(""),
+        // `pulumi config set --path verification.runId "$(date +%s)"` stores an integer: take it as its digits.
+        runId: z.preprocess((v) => (typeof v === "number" && Number.isSafeInteger(v) && v >= 0 ? String(v) : v),
+            patterned(RUN_ID_PATTERN, "empty, or up to 20 lowercase letters, digits and '-' (change it to re-run the check)")).default(""),
+        alwaysRerun: bool().default(false),
+        workloads: z.array(z.enum(WORKLOAD_IDS, { error: `one of ${WORKLOAD_IDS.map((w) => `"${w}"`).join(", ")}` }),
+            { error: `a list of workloads, e.g. ["nvidia-smi", "vectorAdd"]` })
+            .refine((ws) => new Set(ws).size === ws.length, { error: "a list that names each workload once" })
+            // nvidia-smi's check (the host's driver and GPU UUIDs in the pod) is what the others build on.
+            .refine((ws) => ws[0] === "nvidia-smi", { error: `a list that starts with "nvidia-smi" (the driver and GPU check the others build on)` })
+            .default([...DEFAULT_WORKLOADS]),
+        // Tags only, for the same reason as `image`: `minikube image load` drops registry digests.
+        images: z.strictObject({
+            vectorAdd: workloadImage(DEFAULT_WORKLOAD_IMAGES.vectorAdd),
+            nbody: workloadImage(DEFAULT_WORKLOAD_IMAGES.nbody),
+        }, { error: "an object (vectorAdd, nbody; the nvidia-smi image is verification.image)" }).prefault({}),
     }, { error: "an object" }).prefault({}),
 });
 

@@ -13,14 +13,21 @@ export interface DevicePluginArgs {
     timeoutSeconds?: number;
     /** Changes whenever the cluster was (re)started, so the node is checked again then. Default: none. */
     clusterStartToken?: pulumi.Input<string>;
-    /** Steps this one must wait for (e.g. the previous stage's `ready`). Default: none. */
-    dependsOn?: pulumi.Input<pulumi.Resource>[];
+    /**
+     * Changes whenever something else allocatable GPUs depend on changed (the host's driver and
+     * GPUs; a value new on every `up` with `verification.alwaysRerun`), so the node is checked again
+     * then. Default: none.
+     */
+    recheckToken?: pulumi.Input<string>;
+    /** The resource whose deletion takes the cluster away: the addon dies with it. Default: none. */
+    deletedWith?: pulumi.Resource;
 }
 
 /**
  * The NVIDIA device plugin, done only when every node *advertises* `nvidia.com/gpu` in
  * `status.allocatable`: minikube's addon runs the plugin with FAIL_ON_INIT_ERROR=false, so a
  * Running plugin pod proves nothing. Destroy disables the addon only if this step enabled it.
+ * Pass the previous stage through the component's `dependsOn` option.
  */
 export class DevicePlugin extends pulumi.ComponentResource {
     /** The `gpuAllocatable` stack output: node name → allocatable `nvidia.com/gpu`. */
@@ -46,8 +53,9 @@ export class DevicePlugin extends pulumi.ComponentResource {
                 GM_TIMEOUT_SECONDS: String(args.timeoutSeconds ?? 300),
                 GM_POLL_SECONDS: "2",
                 GM_CLUSTER_START_TOKEN: args.clusterStartToken ?? "",
+                GM_RECHECK_TOKEN: args.recheckToken ?? "",
             },
-        }, { parent: this, dependsOn: args.dependsOn });
+        }, { parent: this, dependsOn: opts?.dependsOn, deletedWith: args.deletedWith });
         this.ready = plugin;
 
         // stdout is secret only because the kubeconfig is an input; the summary itself is not.

@@ -1,8 +1,13 @@
+import * as crypto from "crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { hostScript, parseSummary } from "./hostCommand";
-import { buildVerificationJob, verificationNamespace } from "./verificationJob";
+import { withDependsOn } from "./dependsOn";
+import { hostProbe, hostScript, parseSummary } from "./hostCommand";
+import { buildVerificationJob, VERIFICATION_NAMESPACE_PREFIX, verificationJobName, verificationNamespace } from "./verificationJob";
 import { evaluateVerification, GpuVerificationResult } from "./verificationResult";
+import { ComputeWorkload, WorkloadId } from "./workloads";
+import { runWorkload, secondsBetween } from "./workloadRun";
+import { withWorkloads, WorkloadVerdict } from "./workloadVerdict";
 
 /** Arguments of {@link GpuVerification}. */
 export interface GpuVerificationArgs {
@@ -20,28 +25,64 @@ export interface GpuVerificationArgs {
     timeoutSeconds?: number;
     /** Change to run the check again with nothing else changed. Default: `""`. */
     runId?: string;
-    /** Host driver version (from preflight) the pod's must equal. */
+    /**
+     * Run a fresh verification Job on every `up`, even when nothing it depends on changed (for
+     * pipelines that need a fresh answer each time). A value new on every run is part of the Job's
+     * identity, so this cannot be combined with `pulumi up --plan`. Default: `false`.
+     */
+    alwaysRerun?: boolean;
+    /** Host driver version, read on this `up`; the pod's must equal it. */
     hostDriverVersion: pulumi.Input<string | null>;
-    /** Host GPU UUIDs (from preflight); every UUID the pod sees must be one of them. */
+    /** Host GPU UUIDs, read on this `up`; every UUID the pod sees must be one of them. */
     hostGpuUuids: pulumi.Input<string[]>;
     /**
      * Changes whenever the cluster was (re)started or recreated; the image is loaded again then, and
      * the Job runs again in a new namespace. Default: none (a fixed namespace).
      */
     clusterStartToken?: pulumi.Input<string>;
-    /** Steps the Job must wait for: the device plugin having reported allocatable GPUs. Default: none. */
-    dependsOn?: pulumi.Input<pulumi.Resource>[];
+    /**
+     * The resource whose deletion takes the cluster away (`minikube delete`): the namespace and the
+     * Job die with it, so destroy does not talk to an API server that is about to vanish. Default: none.
+     */
+    deletedWith?: pulumi.Resource;
+    /** `verification.workloads`, nvidia-smi first; the others run after it, one by one. Default: `["nvidia-smi"]`. */
+    workloads?: readonly WorkloadId[];
+    /** Image per compute workload (`verification.images`); required for each one in `workloads`. Default: none. */
+    workloadImages?: Partial<Record<ComputeWorkload, string>>;
+    /** The host's pulled image id per compute workload (WorkloadImages), so a new digest loads again. Default: none. */
+    workloadImageIds?: Partial<Record<ComputeWorkload, pulumi.Input<string>>>;
+}
+
+/** The gate step's inputs: everything it needs to fail `up` with the verification's reasons. */
+function gateEnvironment(result: GpuVerificationResult): Record<string, string> {
+    return {
+        GM_PASSED: String(result.passed),
+        GM_REASONS: result.reasons.join("\n"),
+        GM_JOB: result.job ?? "",
+        GM_VERIFIED_AT: result.verifiedAt ?? "",
+    };
+}
+
+/** A short hash of the values that must give the verification a fresh Job when they change. */
+export function rerunToken(parts: unknown[]): string {
+    return crypto.createHash("sha256").update(JSON.stringify(parts)).digest("hex").slice(0, 16);
 }
 
 /**
  * A `batch/v1` Job running `nvidia-smi` on `gpus` GPUs, awaited to completion; its pod's log is
- * read back and parsed into the `gpuVerification` stack output.
+ * read back and parsed into the `gpuVerification` stack output. Then one Job per further workload
+ * (`workloads`: vectorAdd, nbody), one after the other, each verdict in `gpuVerification.workloads`. A failed verification is recorded
+ * (`passed: false` with reasons), and a gate step then fails `pulumi up` with the same reasons.
+ *
+ * Pass the previous stage through the component's `dependsOn` option: its children wait for it.
  */
 export class GpuVerification extends pulumi.ComponentResource {
     /** The `gpuVerification` stack output. */
     readonly result: pulumi.Output<GpuVerificationResult>;
     /** The Job. */
     readonly job: k8s.batch.v1.Job;
+    /** The step that fails `pulumi up` when the verification did not pass; depend on it to run only on verified GPUs. */
+    readonly gate: pulumi.Resource;
 
     constructor(name: string, args: GpuVerificationArgs, opts?: pulumi.ComponentResourceOptions) {
         super("gpu-minikube:gpu:GpuVerification", name, {}, opts);
@@ -53,13 +94,24 @@ export class GpuVerification extends pulumi.ComponentResource {
         };
         const manifest = buildVerificationJob(spec);
         const kubeconfig = pulumi.secret(args.kubeconfig);
+        const startToken = pulumi.output(args.clusterStartToken ?? "");
+        const namespaceName = startToken.apply(verificationNamespace);
+        // The namespace's hash suffix names the cluster incarnation ("" without a start token).
+        const incarnation = namespaceName.apply((ns) => ns.slice(VERIFICATION_NAMESPACE_PREFIX.length + 1));
+
+        // Read-only, on every preview and up: the failed attempts on this profile. A new count gives
+        // the next `up` after a failure a fresh Job instead of the failed one forever.
+        const observed = hostProbe("verification-observe.sh", { GM_PROFILE: args.profile }, { parent: this });
+        const failedAttempts = observed.apply((out) => Number(parseSummary(out, "verification-observe.sh").failedAttempts ?? 0));
+        // New on every run only when asked to: both the preview and the update phase get their own.
+        const nonce = args.alwaysRerun ? new Date().toISOString() : "";
+        const token = pulumi.all([args.hostDriverVersion, args.hostGpuUuids, failedAttempts])
+            .apply(([driver, uuids, attempts]) => rerunToken([driver, [...uuids].sort(), attempts, nonce]));
+        const jobName = token.apply((t) => verificationJobName({ ...spec, rerunToken: t }));
 
         const namespace = new k8s.core.v1.Namespace(`${name}-namespace`, {
-            metadata: {
-                name: pulumi.output(args.clusterStartToken ?? "").apply(verificationNamespace),
-                labels: manifest.metadata.labels,
-            },
-        }, { parent: this, provider: args.provider });
+            metadata: { name: namespaceName, labels: manifest.metadata.labels },
+        }, { parent: this, provider: args.provider, deletedWith: args.deletedWith, dependsOn: opts?.dependsOn });
 
         // The host pulled the image already; loading it into minikube keeps the ~240 MB pull off
         // the Job's critical path.
@@ -68,32 +120,41 @@ export class GpuVerification extends pulumi.ComponentResource {
             environment: {
                 GM_PROFILE: args.profile,
                 GM_IMAGE: spec.image,
-                GM_CLUSTER_START_TOKEN: args.clusterStartToken ?? "",
+                GM_CLUSTER_START_TOKEN: startToken,
             },
-        }, { parent: this, dependsOn: args.dependsOn });
+        }, { parent: this, dependsOn: opts?.dependsOn });
 
         this.job = new k8s.batch.v1.Job(`${name}-job`, {
-            metadata: { ...manifest.metadata, namespace: namespace.metadata.name },
+            metadata: { ...manifest.metadata, name: jobName, namespace: namespace.metadata.name },
             spec: manifest.spec,
         }, {
             parent: this,
             provider: args.provider,
-            dependsOn: [imageLoad, ...(args.dependsOn ?? [])],
+            dependsOn: withDependsOn(opts?.dependsOn, imageLoad),
             customTimeouts: { create: `${spec.timeoutSeconds}s` },
+            // The name is a hash of the check: when it comes back (gpus 1 → 2 → 1), the old Job of
+            // that name must be gone before the new one is created, or the create fails with
+            // AlreadyExists. Delete-first also frees the GPU the old pod may hold.
+            deleteBeforeReplace: true,
+            deletedWith: args.deletedWith,
         });
 
         const wait = hostScript(`${name}-wait`, {
             create: "verification-wait.sh",
             environment: {
                 GM_KUBECONFIG: kubeconfig,
+                GM_PROFILE: args.profile,
                 GM_NAMESPACE: this.job.metadata.namespace,
                 GM_JOB_NAME: this.job.metadata.name,
+                // The Job as the cluster has it: a Job recreated by `pulumi up --refresh` (after an
+                // out-of-band delete) has a new uid, which runs this step again.
+                GM_JOB_UID: this.job.metadata.uid,
                 GM_TIMEOUT_SECONDS: String(spec.timeoutSeconds),
             },
         }, { parent: this, dependsOn: [this.job] });
 
-        this.result = pulumi.all([pulumi.unsecret(wait.stdout), args.hostDriverVersion, args.hostGpuUuids])
-            .apply(([out, hostDriverVersion, hostGpuUuids]) => {
+        const nvidiaSmi = pulumi.all([pulumi.unsecret(wait.stdout), args.hostDriverVersion, args.hostGpuUuids, namespaceName, incarnation])
+            .apply(([out, hostDriverVersion, hostGpuUuids, ns, clusterIncarnation]) => {
                 const s = parseSummary(out, "verification-wait.sh");
                 return evaluateVerification({
                     jobSucceeded: s.succeeded === true,
@@ -103,8 +164,51 @@ export class GpuVerification extends pulumi.ComponentResource {
                     minGpus: spec.gpus,
                     hostDriverVersion,
                     hostGpuUuids,
+                    failure: typeof s.failure === "string" ? s.failure : null,
+                    verifiedAt: typeof s.verifiedAt === "string" ? s.verifiedAt : null,
+                    clusterIncarnation,
+                    job: typeof s.jobName === "string" ? `${ns}/${s.jobName}` : null,
                 });
             });
+
+        // vectorAdd, nbody: one Job each, after nvidia-smi and after each other (never side by side); their images
+        // load one after the other while the earlier Jobs run.
+        const order = args.workloads ?? ["nvidia-smi"];
+        let previous: pulumi.Resource = wait;
+        let previousLoad: pulumi.Resource = imageLoad;
+        const verdicts: Array<pulumi.Output<[ComputeWorkload, WorkloadVerdict]>> = [];
+        for (const workload of order.filter((w): w is ComputeWorkload => w !== "nvidia-smi")) {
+            const image = args.workloadImages?.[workload];
+            if (image === undefined) throw new Error(`GpuVerification: no image for workload ${workload} (verification.images.${workload})`);
+            const run = runWorkload(name, {
+                workload, image, hostImageId: args.workloadImageIds?.[workload], profile: args.profile, kubeconfig,
+                provider: args.provider, namespace: namespace.metadata.name, clusterStartToken: startToken,
+                timeoutSeconds: spec.timeoutSeconds, runId: spec.runId, rerunToken: token,
+                loadAfter: [previousLoad], runAfter: [previous],
+                deletedWith: args.deletedWith,
+            }, this);
+            previous = run.wait;
+            previousLoad = run.imageLoad;
+            verdicts.push(run.verdict.apply((v): [ComputeWorkload, WorkloadVerdict] => [workload, v]));
+        }
+        const smiDuration = pulumi.unsecret(wait.stdout).apply((out) => {
+            const s = parseSummary(out, "verification-wait.sh");
+            return secondsBetween(s.startedAt, s.finishedAt);
+        });
+        this.result = pulumi.all([nvidiaSmi, smiDuration, pulumi.all(verdicts)])
+            .apply(([smi, duration, others]) => withWorkloads(smi, true, duration, others, order));
+
+        // The gate sees every workload's verdict, after the last one ran.
+        const gateEnv = this.result.apply(gateEnvironment);
+        this.gate = hostScript(`${name}-gate`, {
+            create: "verification-gate.sh",
+            environment: {
+                GM_PASSED: gateEnv.GM_PASSED,
+                GM_REASONS: gateEnv.GM_REASONS,
+                GM_JOB: gateEnv.GM_JOB,
+                GM_VERIFIED_AT: gateEnv.GM_VERIFIED_AT,
+            },
+        }, { parent: this, dependsOn: [previous] });
 
         this.registerOutputs({ result: this.result });
     }

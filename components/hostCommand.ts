@@ -5,8 +5,13 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 
 /**
- * How every host action is run: `bash <script>` from the project root, inputs only through
- * environment variables. It is the one place to change for a later remote-host (SSH) mode.
+ * How every host action is run: `bash ./scripts/<script>`, inputs only through environment
+ * variables. It is the one place to change for a later remote-host (SSH) mode.
+ *
+ * No command sets `dir`: Pulumi stores it in state, so a moved or re-cloned checkout would show a
+ * diff on every step and break every delete (`chdir …: no such file or directory`). Without `dir`
+ * the command provider runs commands in the project root (seen with the real engine, CLI 3.274 and
+ * command 1.2.1), and the scripts find their library through `$0`, never through the caller's cwd.
  */
 
 /** Absolute path of the project root (where `scripts/` lives). */
@@ -37,6 +42,12 @@ export interface HostScriptArgs {
      * instead of re-running it in place, e.g. the minikube profile name. Default: none.
      */
     triggers?: pulumi.Input<string>[];
+    /**
+     * Whether the previous run's stdout/stderr reach the next update and the delete script as
+     * `PULUMI_COMMAND_STDOUT`/`PULUMI_COMMAND_STDERR`. Turn it off where stdout carries a secret the
+     * delete does not need (the kubeconfig). Default: `true` (the command provider's default).
+     */
+    previousOutputInEnv?: boolean;
 }
 
 /**
@@ -53,10 +64,12 @@ export function hostScript(name: string, args: HostScriptArgs, opts?: pulumi.Cus
         create: scriptCommand(args.create),
         update: scriptCommand(args.create),
         delete: args.delete ? scriptCommand(args.delete) : undefined,
-        dir: PROJECT_ROOT,
         environment,
         triggers: args.triggers,
-        logging: args.secretStdout ? "stderr" : "stdoutAndStderr",
+        // Only the `[stage]` progress lines (stderr) are shown, once: stdout is the JSON summary, which
+        // Pulumi would print twice (creating/created) and which is read from the outputs anyway.
+        logging: "stderr",
+        addPreviousOutputInEnv: args.previousOutputInEnv ?? true,
     }, args.secretStdout
         ? { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "stdout"] }
         : opts);
@@ -64,11 +77,12 @@ export function hostScript(name: string, args: HostScriptArgs, opts?: pulumi.Cus
 
 /**
  * Runs a read-only probe script on every preview and update (an invoke, not a resource) and
- * returns its stdout. Use it only for scripts that change nothing on the host.
+ * returns its stdout. Use it only for scripts that change nothing on the host. It is quiet
+ * (`logging: "none"`): its output would otherwise show as Stack messages on every preview and up.
  */
 export function hostProbe(script: string, environment: Record<string, pulumi.Input<string>>,
     opts?: pulumi.InvokeOutputOptions): pulumi.Output<string> {
-    return command.local.runOutput({ command: scriptCommand(script), dir: PROJECT_ROOT, environment }, opts).stdout;
+    return command.local.runOutput({ command: scriptCommand(script), environment, logging: "none" }, opts).stdout;
 }
 
 /** The command string for a script: a fixed path, no inputs (those travel in the environment). */

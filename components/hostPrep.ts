@@ -30,6 +30,12 @@ export interface HostPrepArgs {
      * Default: `"nvidia/cuda:12.5.0-base-ubuntu22.04"`.
      */
     cudaImage?: pulumi.Input<string>;
+    /**
+     * Changes when the host's driver or GPUs change (read on every `up`, see hostFacts.ts): preflight
+     * and the Docker-level GPU check then run again, so `hostPrep` and `dockerGpuCheck` describe the
+     * host as it is now. Default: none.
+     */
+    recheckToken?: pulumi.Input<string>;
 }
 
 /** One GPU as preflight saw it on the host. */
@@ -139,6 +145,7 @@ export class HostPrep extends pulumi.ComponentResource {
                 GM_CONFIGURE_DOCKER: String(configureDocker),
                 GM_MINIKUBE_FORCE: String(args.minikubeForce ?? false),
                 GM_IMAGE: image,
+                GM_RECHECK_TOKEN: args.recheckToken ?? "",
             },
         }, { parent: this });
         this.preflight = preflight.stdout.apply((out) => toPreflight(parseSummary(out, "preflight.sh")));
@@ -187,6 +194,7 @@ export class HostPrep extends pulumi.ComponentResource {
                 // A new digest behind the same tag re-runs the check.
                 GM_IMAGE_ID: this.cudaImage.imageId,
                 GM_TIMEOUT_SECONDS: timeout,
+                GM_RECHECK_TOKEN: args.recheckToken ?? "",
             },
         }, { parent: this, dependsOn: [runtime, this.cudaImage] });
         this.ready = gpuCheck;

@@ -31,8 +31,6 @@ export interface MinikubeClusterArgs {
      * root, which it refuses otherwise (DRV_AS_ROOT), and skips its other validations. Default: `false`.
      */
     force?: boolean;
-    /** Steps this one must wait for (e.g. the previous stage's `ready`). Default: none. */
-    dependsOn?: pulumi.Input<pulumi.Resource>[];
 }
 
 /** The start script's summary (scripts/minikube-start.sh), without the kubeconfig. */
@@ -48,7 +46,8 @@ export interface ClusterStartSummary {
  * A minikube cluster with GPU support (`minikube start --gpus … --driver=docker`). Every `up`
  * observes the profile first (read-only), so a cluster stopped since the last run — e.g. by a
  * Docker restart — is started again, while a running one is left alone. Destroy runs
- * `minikube delete -p <profile>` and nothing broader.
+ * `minikube delete -p <profile>` and nothing broader. Pass the previous stage through the
+ * component's `dependsOn` option: the start step waits for it.
  */
 export class MinikubeCluster extends pulumi.ComponentResource {
     /** The profile name. */
@@ -69,7 +68,8 @@ export class MinikubeCluster extends pulumi.ComponentResource {
         this.profile = args.profile ?? "gpu-minikube";
 
         // Runs on every preview and up; read-only. Its token only changes when the cluster is
-        // not running, which makes the start step below re-run exactly then.
+        // not running, which makes the start step below re-run exactly then; it is deterministic
+        // for the same observed state, so the preview and the update phase of one `up` agree.
         const observed = hostProbe("minikube-observe.sh", { GM_PROFILE: this.profile }, { parent: this });
         this.startToken = observed.apply((out) => String(parseSummary(out, "minikube-observe.sh").token ?? ""));
 
@@ -93,7 +93,9 @@ export class MinikubeCluster extends pulumi.ComponentResource {
             // A new profile name is a different cluster: delete the old one first, never leave it
             // orphaned and never run two (minikube profiles are host singletons).
             triggers: [this.profile],
-        }, { parent: this, deleteBeforeReplace: true, dependsOn: args.dependsOn });
+            // stdout holds the kubeconfig; minikube-delete.sh does not need it in its environment.
+            previousOutputInEnv: false,
+        }, { parent: this, deleteBeforeReplace: true, dependsOn: opts?.dependsOn });
         this.ready = start;
 
         const summary = start.stdout.apply((out) => parseSummary(out, "minikube-start.sh"));

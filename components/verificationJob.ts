@@ -31,16 +31,26 @@ export interface VerificationJobSpec {
     timeoutSeconds: number;
     /** Free-form re-run token; a new value makes a new Job. */
     runId: string;
+    /**
+     * What else must make a fresh Job when it changes: the host's GPU facts (driver, UUIDs), the
+     * number of failed attempts on this cluster (so the next `up` after a failure starts a new Job)
+     * and, with `verification.alwaysRerun`, a value new on every `up`. Default: `""`.
+     */
+    rerunToken?: string;
 }
 
 /**
  * The Job's name: a hash of everything that defines the check, so re-verifying (new image,
- * command, GPU count or runId) creates a *new* Job — never an AlreadyExists failure and never a
- * stale Job's log.
+ * command, GPU count, deadline, runId or rerun token) creates a *new* Job and never reuses a stale
+ * Job's log. The deadline is part of it: a Job that hit `activeDeadlineSeconds` stays Failed, so a
+ * longer deadline must bring a new Job. Pulumi replaces the Job delete-first (the component sets
+ * `deleteBeforeReplace`), so a name that comes back (gpus 1 → 2 → 1) never meets its old Job.
  */
 export function verificationJobName(spec: VerificationJobSpec): string {
+    const identity: unknown[] = [spec.image, spec.gpus, VERIFICATION_COMMAND, spec.runId, spec.timeoutSeconds];
+    if (spec.rerunToken) identity.push(spec.rerunToken);
     const hash = crypto.createHash("sha256")
-        .update(JSON.stringify([spec.image, spec.gpus, VERIFICATION_COMMAND, spec.runId]))
+        .update(JSON.stringify(identity))
         .digest("hex")
         .slice(0, 10);
     return `gpu-verify-${hash}`;

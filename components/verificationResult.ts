@@ -1,6 +1,15 @@
 import { NvidiaSmiGpu, parseNvidiaSmi } from "./nvidiaSmi";
+import { WorkloadId } from "./workloads";
+import { WorkloadVerdict } from "./workloadVerdict";
 
-/** The `gpuVerification` stack output, read by pipelines (`jq -e .passed`). */
+/**
+ * The `gpuVerification` stack output, read by pipelines (`jq -e '.passed == true'`).
+ *
+ * The contract: a verification that ran and failed is a *successful* step whose output says
+ * `passed: false` with `reasons`; the gate step after it then fails `pulumi up` with the same
+ * reasons. So a pipeline can trust either the exit status of `pulumi up` or this output — and must
+ * treat a missing output (a failed first `up` saves none) as not verified.
+ */
 export interface GpuVerificationResult {
     /** True only if every check held (see {@link evaluateVerification}). */
     passed: boolean;
@@ -18,6 +27,14 @@ export interface GpuVerificationResult {
     image: string;
     /** The pod's whole log. */
     log: string;
+    /** When the verification step finished (UTC, ISO 8601); null when the step did not say. */
+    verifiedAt: string | null;
+    /** The cluster incarnation the check ran on (changes whenever the cluster was started or recreated). */
+    clusterIncarnation: string;
+    /** The verification Job (`<namespace>/<name>`); null when unknown. */
+    job: string | null;
+    /** One verdict per configured workload (`verification.workloads`), in that order. Set by GpuVerification. */
+    workloads?: Partial<Record<WorkloadId, WorkloadVerdict>>;
 }
 
 /** What the verification needs to know about the run and the host. */
@@ -32,10 +49,18 @@ export interface VerificationEvidence {
     image: string;
     /** Minimum GPUs the pod must see (`verification.gpus`). */
     minGpus: number;
-    /** Host driver version from preflight. */
+    /** Host driver version, read on this `up` (a read-only probe). */
     hostDriverVersion: string | null;
-    /** Host GPU UUIDs from preflight. */
+    /** Host GPU UUIDs, read on this `up`. */
     hostGpuUuids: string[];
+    /** Why the Job did not complete (the wait step's error: what, found, fix). Default: none. */
+    failure?: string | null;
+    /** When the verification step finished. Default: `null`. */
+    verifiedAt?: string | null;
+    /** The cluster incarnation the Job ran on. Default: `""`. */
+    clusterIncarnation?: string;
+    /** The Job as `<namespace>/<name>`. Default: `null`. */
+    job?: string | null;
 }
 
 /**
@@ -46,7 +71,9 @@ export interface VerificationEvidence {
 export function evaluateVerification(evidence: VerificationEvidence): GpuVerificationResult {
     const report = parseNvidiaSmi(evidence.log);
     const reasons: string[] = [];
-    if (!evidence.jobSucceeded) reasons.push("the verification Job did not complete successfully");
+    if (!evidence.jobSucceeded) {
+        reasons.push(`the verification Job did not complete successfully${evidence.failure ? `: ${evidence.failure}` : ""}`);
+    }
     if (report.gpus.length < evidence.minGpus) {
         reasons.push(`the pod saw ${report.gpus.length} GPU(s); verification.gpus requires at least ${evidence.minGpus}`);
     }
@@ -73,5 +100,8 @@ export function evaluateVerification(evidence: VerificationEvidence): GpuVerific
         node: evidence.node,
         image: evidence.image,
         log: evidence.log,
+        verifiedAt: evidence.verifiedAt ?? null,
+        clusterIncarnation: evidence.clusterIncarnation ?? "",
+        job: evidence.job ?? null,
     };
 }

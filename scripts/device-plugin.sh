@@ -98,7 +98,7 @@ while true; do
     rc=0
     nodes=$(kube get nodes -o jsonpath="$NODES_JSONPATH" 2>"$GM_TMP/kubectl.err") || rc=$?
     if [ "$rc" -ne 0 ]; then
-        last_error=$(first_line "$(cat "$GM_TMP/kubectl.err")")
+        last_error=$(kubectl_error "$(cat "$GM_TMP/kubectl.err")")
         progress="the API server did not answer (${last_error:-kubectl exit ${rc}})"
     else
         nodes_seen="$nodes"
@@ -144,7 +144,7 @@ fi
 
 # --- diagnostics (bounded by what is left of the deadline) ----------------------------------------
 log "no GPU advertised after ${poll} polls; collecting diagnostics"
-pods=$(kube -n "$PLUGIN_NAMESPACE" get pods -l "$PLUGIN_SELECTOR" -o jsonpath='{range .items[*]}{.metadata.name}{"\t"}{.spec.nodeName}{"\t"}{.status.phase}{"\t"}{range .status.containerStatuses[*]}{.state.waiting.reason}{.state.terminated.reason}{" restarts="}{.restartCount}{end}{"\n"}{end}' 2>&1) || pods="(could not list the plugin pods: $(first_line "$pods"))"
+pods=$(kube -n "$PLUGIN_NAMESPACE" get pods -l "$PLUGIN_SELECTOR" -o jsonpath='{range .items[*]}{.metadata.name}{"\t"}{.spec.nodeName}{"\t"}{.status.phase}{"\t"}{range .status.containerStatuses[*]}{.state.waiting.reason}{.state.terminated.reason}{" restarts="}{.restartCount}{end}{"\n"}{end}' 2>&1) || pods="(could not list the plugin pods: $(kubectl_error "$pods"))"
 first_pod=$(printf '%s\n' "$pods" | awk -F'\t' 'NF >= 3 { print $1; exit }')
 plugin_log=""
 events=""

@@ -12,9 +12,11 @@ GM_STAGE="image-load"
 
 require_env GM_PROFILE GM_IMAGE
 require_profile
-# [registry[:port]/]path[:tag][@sha256:digest], lowercase path as Docker demands.
-require_match GM_IMAGE '^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]{1,5})?(/[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$' \
-    "a Docker image reference like nvidia/cuda:12.5.0-base-ubuntu22.04"
+# [registry[:port]/]path[:tag], lowercase path as Docker demands. No @sha256 digest: `image load`
+# goes through docker save | load, which drops the registry digest (moby/moby#22011), so the node
+# could never find a digest reference and `image ls` never lists one.
+require_match GM_IMAGE '^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]{1,5})?(/[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$' \
+    "a Docker image reference with a tag and no @sha256 digest, like nvidia/cuda:12.5.0-base-ubuntu22.04 (minikube image load drops digests)"
 GM_TIMEOUT_SECONDS="${GM_TIMEOUT_SECONDS:-600}"
 require_uint GM_TIMEOUT_SECONDS 1 86400
 profile="$GM_PROFILE"
@@ -22,20 +24,17 @@ image="${GM_IMAGE:?}"
 deadline=$(($(date +%s) + 10#$GM_TIMEOUT_SECONDS))
 
 # The name as the node's runtime lists it: Docker Hub's implicit docker.io/ and library/ made
-# explicit, :latest when there is neither tag nor digest ("nvidia/cuda:12.5.0-base-ubuntu22.04" ->
-# "docker.io/nvidia/cuda:12.5.0-base-ubuntu22.04"). A digest does not survive `docker save | load`,
-# so a name:tag@digest reference is looked up by name:tag; a digest-only one by its digest.
-name="${image%%@*}"
-digest=""
-if [[ $image == *@* ]]; then digest="${image#*@}"; fi
+# explicit, :latest when there is no tag ("nvidia/cuda:12.5.0-base-ubuntu22.04" ->
+# "docker.io/nvidia/cuda:12.5.0-base-ubuntu22.04").
+name="$image"
 first="${name%%/*}"
 if [[ $name != */* ]]; then
     name="docker.io/library/${name}"
 elif [[ $first != *.* && $first != *:* && $first != localhost ]]; then
     name="docker.io/${name}"
 fi
-if [[ ${name##*/} != *:* && -z $digest ]]; then name="${name}:latest"; fi
-if [[ ${name##*/} == *:* ]]; then want="$name"; else want="${name}@${digest}"; fi
+if [[ ${name##*/} != *:* ]]; then name="${name}:latest"; fi
+want="$name"
 
 if ! command -v minikube >/dev/null 2>&1; then
     fail "minikube is not installed" "no minikube on PATH" "run 'pulumi up' from the start: the cluster stage installs nothing, install minikube first"

@@ -4,7 +4,10 @@
 #   running with the same settings   -> nothing is started (action "unchanged"; missing addons are enabled)
 #   stopped (or node container gone) -> `minikube start -p <profile>` with the same flags ("started")
 #   absent                           -> `minikube start -p <profile> --driver=docker --container-runtime=docker
-#                                       --gpus=… --cpus=… --memory=… --kubernetes-version=… --addons=…` ("created")
+#                                       --gpus=… --cpus=… --memory=… --kubernetes-version=… --keep-context
+#                                       --addons=…` ("created"); a stopped profile restarts with the
+#                                       Kubernetes version its config records
+#   The user's current kubectl context is kept (--keep-context).
 #   exists, but created without GPUs or with another driver, container runtime, cpus, memory or
 #   Kubernetes version (minikube cannot change those in place)
 #                                    -> GM_RECREATE_IF_INCOMPATIBLE=true: `minikube delete -p <profile>`, then
@@ -174,8 +177,14 @@ if [ "$action" = "unchanged" ]; then
         done
     fi
 else
+    # A stopped profile restarts with its own recorded Kubernetes version: "stable"/"latest" resolve
+    # to minikube's current default, so after a minikube upgrade they would upgrade the cluster.
+    start_k8s="$want_k8s"
+    if [ "$action" = "started" ] && [ -n "${have_k8s:-}" ]; then start_k8s="$have_k8s"; fi
+    # --keep-context: the user's current kubectl context stays as it was; we never need it (the
+    # kubeconfig we return is built from update-context on a private file).
     args=(start -p "$profile" --driver="$GM_DRIVER" --container-runtime=docker --gpus="$GM_GPUS"
-        --cpus="$((10#$GM_CPUS))" --memory="$GM_MEMORY" --kubernetes-version="$want_k8s" --interactive=false)
+        --cpus="$((10#$GM_CPUS))" --memory="$GM_MEMORY" --kubernetes-version="$start_k8s" --keep-context --interactive=false)
     for addon in "${addons[@]}"; do args+=(--addons="$addon"); done
     if [ "$GM_MINIKUBE_FORCE" = true ]; then args+=(--force); fi
     left=$((deadline - $(date +%s)))

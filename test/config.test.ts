@@ -41,7 +41,14 @@ describe("defaults", () => {
             },
             hostPrep: { installToolkit: true, configureDocker: true, timeoutSeconds: 180 },
             devicePlugin: { mode: "addon", timeoutSeconds: 300 },
-            verification: { image: "nvidia/cuda:12.5.0-base-ubuntu22.04", gpus: 1, timeoutSeconds: 600, runId: "" },
+            verification: {
+                image: "nvidia/cuda:12.5.0-base-ubuntu22.04", gpus: 1, timeoutSeconds: 600, runId: "", alwaysRerun: false,
+                workloads: ["nvidia-smi", "vectorAdd"],
+                images: {
+                    vectorAdd: "nvcr.io/nvidia/k8s/cuda-sample:vectoradd-cuda12.5.0",
+                    nbody: "nvcr.io/nvidia/k8s/cuda-sample:nbody-cuda11.7.1",
+                },
+            },
         });
     });
 
@@ -191,10 +198,23 @@ describe("verification", () => {
         assertOneProblem({ verification: JSON.stringify(v) }, `verification.${key}`, JSON.stringify(v[key]).slice(0, 20));
     it("image: Docker references", () => {
         for (const i of ["nvidia/cuda:12.5.0-base-ubuntu22.04", "registry.local:5000/team/cuda:12.4", "nvcr.io/nvidia/cuda:12.6.0-base-ubuntu24.04",
-            `nvidia/cuda@sha256:${"a".repeat(64)}`, "ubuntu"]) {
+            "ubuntu"]) {
             assert.equal(set({ image: i }).image, i);
         }
         for (const i of ["NVIDIA/cuda", "cuda:", "cuda:tag with space", "x/../y", ...HOSTILE]) bad({ image: i }, "image");
+    });
+    it("image: a digest is refused, with the reason (minikube image load drops it)", () => {
+        for (const i of [`nvidia/cuda@sha256:${"a".repeat(64)}`, `nvidia/cuda:12.5.0-base-ubuntu22.04@sha256:${"b".repeat(64)}`]) {
+            const problems = problemsOf({ verification: JSON.stringify({ image: i }) });
+            assert.equal(problems.length, 1, problems.join("\n"));
+            assert.match(problems[0], /^gpu-minikube:verification\.image: found .*; expected a tag, not a digest: 'minikube image load' does not keep an image's registry digest/);
+        }
+    });
+    it("alwaysRerun: boolean, default false", () => {
+        assert.equal(set({}).alwaysRerun, false);
+        assert.equal(set({ alwaysRerun: true }).alwaysRerun, true);
+        assert.equal(set({ alwaysRerun: "true" }).alwaysRerun, true);
+        bad({ alwaysRerun: "always" }, "alwaysRerun");
     });
     it("gpus: integer 1..64", () => {
         assert.equal(set({ gpus: 2 }).gpus, 2);
@@ -204,8 +224,37 @@ describe("verification", () => {
         assert.equal(set({ timeoutSeconds: 120 }).timeoutSeconds, 120);
         bad({ timeoutSeconds: 10 }, "timeoutSeconds");
     });
+    it("workloads: an ordered, non-empty list of known workloads, each once", () => {
+        assert.deepEqual(set({ workloads: ["nvidia-smi", "nbody"] }).workloads, ["nvidia-smi", "nbody"]);
+        assert.deepEqual(set({ workloads: ["nvidia-smi", "nbody", "vectorAdd"] }).workloads, ["nvidia-smi", "nbody", "vectorAdd"]);
+        assert.deepEqual(set({ workloads: ["nvidia-smi", "vectorAdd", "nbody"] }).workloads, ["nvidia-smi", "vectorAdd", "nbody"]);
+        assertOneProblem({ verification: JSON.stringify({ workloads: ["nvidia-smi", "matmul"] }) }, "verification.workloads.1", "\"matmul\"");
+        for (const w of [[], ["nvidia-smi", "vectorAdd", "vectorAdd"], ["vectorAdd", "nvidia-smi"], ["nbody"], "vectorAdd", [1]]) {
+            const problems = problemsOf({ verification: JSON.stringify({ workloads: w }) });
+            assert.equal(problems.length, 1, problems.join("\n"));
+            assert.match(problems[0], /^gpu-minikube:verification\.workloads(\.0)?: found /);
+        }
+        const [p] = problemsOf({ verification: JSON.stringify({ workloads: ["vectoradd"] }) });
+        assert.match(p, /expected one of "nvidia-smi", "vectorAdd", "nbody"/);
+    });
+    it("images: per-workload Docker references, allow-listed like image", () => {
+        const images = set({ images: { vectorAdd: "registry.local:5000/va:1", nbody: "nvcr.io/nvidia/k8s/cuda-sample:nbody" } }).images;
+        assert.deepEqual(images, { vectorAdd: "registry.local:5000/va:1", nbody: "nvcr.io/nvidia/k8s/cuda-sample:nbody" });
+        assert.equal(set({ images: { nbody: "x/nbody:2" } }).images.vectorAdd, "nvcr.io/nvidia/k8s/cuda-sample:vectoradd-cuda12.5.0");
+        for (const i of ["NVIDIA/cuda", "cuda:tag with space", ...HOSTILE]) {
+            assertOneProblem({ verification: JSON.stringify({ images: { vectorAdd: i } }) }, "verification.images.vectorAdd", JSON.stringify(i).slice(0, 20));
+        }
+        const [p] = problemsOf({ verification: JSON.stringify({ images: { "nvidia-smi": "x" } }) });
+        assert.match(p, /^gpu-minikube:verification\.images\.nvidia-smi: unknown key .*known keys here: vectorAdd, nbody/);
+        // A digest cannot survive `minikube image load`, as for verification.image.
+        const [d] = problemsOf({ verification: JSON.stringify({ images: { nbody: `nvcr.io/nvidia/k8s/cuda-sample@sha256:${"a".repeat(64)}` } }) });
+        assert.match(d, /^gpu-minikube:verification\.images\.nbody: .*a tag, not a digest/);
+    });
     it("runId: empty or a short DNS label", () => {
         for (const r of ["", "2", "nightly-7"]) assert.equal(set({ runId: r }).runId, r);
+        // `pulumi config set --path verification.runId "$(date +%s)"` stores a number (README).
+        assert.equal(set({ runId: 1764464400 }).runId, "1764464400");
+        for (const r of [-1, 1.5, 2 ** 60]) bad({ runId: r }, "runId");
         for (const r of ["UP", "-x", "x".repeat(21), ...HOSTILE.filter((h) => h !== "")]) bad({ runId: r }, "runId");
     });
 });

@@ -7,10 +7,16 @@ import { before, describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { Job } from "kubernetes-models/batch/v1";
 import { Namespace } from "kubernetes-models/v1";
+import { rerunToken } from "../components/gpuVerification";
+import { hostFactsToken } from "../components/hostFacts";
+import { verificationJobName, verificationNamespace } from "../components/verificationJob";
 
 const FIXTURES = path.join(__dirname, "fixtures", "nvidia-smi");
 const H200_UUID = "GPU-6121f79f-64c1-4fce-d205-887843b4899e";
 const POD_LOG = fs.readFileSync(path.join(FIXTURES, "smi-combined.txt"), "utf8");
+const SAMPLES = path.join(__dirname, "fixtures", "cuda-samples");
+const VECTORADD_LOG = fs.readFileSync(path.join(SAMPLES, "vectoradd-h200-sm90.txt"), "utf8");
+const NBODY_LOG = fs.readFileSync(path.join(SAMPLES, "nbody-a100-80gb-pcie-docker-partial.txt"), "utf8");
 
 // Distinctive config values, so a test can prove none of them is pasted into a command string.
 const CONFIG = {
@@ -18,7 +24,11 @@ const CONFIG = {
     minikube: { cpus: 6, memory: "12g", kubernetesVersion: "v1.33.1", addons: ["ingress", "metrics-server"] },
     hostPrep: { timeoutSeconds: 77 },
     devicePlugin: { timeoutSeconds: 99 },
-    verification: { image: "registry.example:5000/team/cuda:12.5.0-probe", gpus: 1, timeoutSeconds: 321, runId: "run-7" },
+    verification: {
+        image: "registry.example:5000/team/cuda:12.5.0-probe", gpus: 1, timeoutSeconds: 321, runId: "run-7",
+        workloads: ["nvidia-smi", "nbody", "vectorAdd"],
+        images: { vectorAdd: "registry.example:5000/team/va:probe", nbody: "registry.example:5000/team/nbody:probe" },
+    },
 };
 
 /** What each script "printed" under the mocks: its JSON summary line. */
@@ -40,8 +50,20 @@ const SCRIPT_STDOUT: Record<string, unknown> = {
     },
     "device-plugin.sh": { stage: "device-plugin", mode: "addon", enabledByUs: false, gpuAllocatable: { "lab-42": 1 } },
     "minikube-image-load.sh": { stage: "image-load", image: CONFIG.verification.image, loaded: true },
-    "verification-wait.sh": { stage: "verification", jobName: "x", succeeded: true, pod: "x-abcde", node: "lab-42", log: POD_LOG },
+    "verification-wait.sh": {
+        stage: "verification", jobName: "x", succeeded: true, pod: "x-abcde", node: "lab-42", log: POD_LOG,
+        failure: null, jobDeleted: false, verifiedAt: "2026-11-30T01:00:00Z",
+    },
+    "verification-gate.sh": { stage: "verification-gate", passed: true },
 };
+
+/** What each read-only probe (an invoke) "printed". */
+const PROBE_STDOUT: Record<string, unknown> = {
+    "minikube-observe.sh": { state: "Running", token: "tok-1" },
+    "host-facts.sh": { driverVersion: "580.159.04", gpuUuids: [H200_UUID], error: null },
+    "verification-observe.sh": { failedAttempts: 0 },
+};
+const JOB_UID = "0c8b7a4e-1f2d-4e5a-9b6c-7d8e9f0a1b2c";
 
 interface Registered {
     type: string;
@@ -52,6 +74,7 @@ interface Registered {
     dependencies: string[];
     additionalSecretOutputs: string[];
     deleteBeforeReplace: boolean;
+    deletedWith: string;
     secretInputPaths: string[];
 }
 
@@ -92,7 +115,20 @@ before(async () => {
             const state: Record<string, unknown> = { ...args.inputs };
             if (args.type === "command:local:Command") {
                 state.stdout = JSON.stringify(SCRIPT_STDOUT[scriptOf(args.inputs.create)]);
+                // Each workload's wait step reads its own Job's log.
+                // The environment holds the kubeconfig, so the SDK sends it whole as a secret ({sig, value}).
+                const env = (args.inputs.environment ?? {}) as Record<string, unknown>;
+                const plain = (env.value ?? env) as Record<string, unknown>;
+                const job = String(plain.GM_JOB_NAME ?? "");
+                const sampleLog = job.startsWith("gpu-verify-vectoradd-") ? VECTORADD_LOG : job.startsWith("gpu-verify-nbody-") ? NBODY_LOG : null;
+                if (sampleLog !== null) {
+                    state.stdout = JSON.stringify({ ...(SCRIPT_STDOUT["verification-wait.sh"] as object), jobName: job, log: sampleLog,
+                        startedAt: "2026-11-30T01:00:00Z", finishedAt: "2026-11-30T01:00:03Z" });
+                }
                 state.stderr = "";
+            }
+            if (args.type === "kubernetes:batch/v1:Job") {
+                state.metadata = { ...(args.inputs.metadata as object), uid: JOB_UID };
             }
             if (args.type === "docker:index/remoteImage:RemoteImage") {
                 state.imageId = "sha256:0123";
@@ -106,7 +142,7 @@ before(async () => {
                 return { ...args.inputs, stdout: JSON.stringify({ stage: "docker-endpoint", dockerHost: "unix:///run/user/1000/docker.sock", reachable: true }), stderr: "" };
             }
             if (args.token === "command:local:run") {
-                return { ...args.inputs, stdout: JSON.stringify({ state: "Running", token: "tok-1" }), stderr: "" };
+                return { ...args.inputs, stdout: JSON.stringify(PROBE_STDOUT[scriptOf(args.inputs.command)]), stderr: "" };
             }
             return args.inputs;
         },
@@ -129,6 +165,7 @@ before(async () => {
                 dependencies: req.getDependenciesList(),
                 additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
                 deleteBeforeReplace: req.getDeletebeforereplace(),
+                deletedWith: req.getDeletedwith(),
                 secretInputPaths: secretPaths(raw),
             });
         }
@@ -139,6 +176,8 @@ before(async () => {
     // Let every registration and apply settle.
     const outputs: pulumi.Output<unknown>[] = [program.gpuVerification, program.hostPrep, program.dockerGpuCheck, program.gpuAllocatable];
     await Promise.all(outputs.map((o) => output(o)));
+    // The gate is registered once the verification result is known: wait for its registration too.
+    for (let i = 0; i < 200 && !registered.some((r) => r.name === "gpu-verification-gate"); i++) await new Promise((r) => setTimeout(r, 10));
 });
 
 interface JobInputs {
@@ -159,6 +198,7 @@ interface RegisterRequest {
     getDependenciesList(): string[];
     getAdditionalsecretoutputsList(): string[];
     getDeletebeforereplace(): boolean;
+    getDeletedwith(): string;
 }
 
 describe("resource graph", () => {
@@ -208,7 +248,7 @@ describe("resource graph", () => {
 
     it("components carry the documented type tokens", () => {
         for (const token of ["gpu-minikube:host:HostPrep", "gpu-minikube:cluster:MinikubeCluster",
-            "gpu-minikube:gpu:DevicePlugin", "gpu-minikube:gpu:GpuVerification"]) {
+            "gpu-minikube:gpu:DevicePlugin", "gpu-minikube:gpu:GpuVerification", "gpu-minikube:gpu:WorkloadImages"]) {
             const inUrns = registered.some((r) => r.urn.includes(`${token}$`));
             assert.ok(inUrns, `${token} is not a parent of any resource`);
         }
@@ -219,16 +259,34 @@ describe("host commands", () => {
     const commands = () => registered.filter((r) => r.type === "command:local:Command");
 
     it("every command is a fixed script call; no config value is inside a command string", () => {
-        const values = [CONFIG.profile, CONFIG.verification.image, "12g", "v1.33.1", "metrics-server", "run-7", "321", "99", "77"];
-        assert.equal(commands().length, 8);
+        const values = [CONFIG.profile, CONFIG.verification.image, "12g", "v1.33.1", "metrics-server", "run-7", "321", "99", "77",
+            CONFIG.verification.images.vectorAdd, CONFIG.verification.images.nbody];
+        assert.equal(commands().length, 13);
         for (const c of commands()) {
             for (const field of ["create", "update", "delete"]) {
                 if (c.inputs[field] === undefined) continue;
                 scriptOf(c.inputs[field]);
                 for (const v of values) assert.ok(!String(c.inputs[field]).includes(v), `${c.name}.${field} contains ${v}`);
             }
-            assert.equal(c.inputs.dir, path.resolve(__dirname, ".."));
         }
+    });
+
+    it("no command stores the checkout path (no `dir`): a moved checkout is no diff and destroy still works", () => {
+        for (const c of commands()) assert.equal(c.inputs.dir, undefined, `${c.name} has dir ${String(c.inputs.dir)}`);
+        for (const i of invokes.filter((x) => x.token === "command:local:run")) assert.equal(i.inputs.dir, undefined);
+    });
+
+    it("only the [stage] progress lines (stderr) are shown; the probes are quiet", () => {
+        for (const c of commands()) assert.equal(c.inputs.logging, "stderr", c.name);
+        const probes = invokes.filter((x) => x.token === "command:local:run");
+        assert.deepEqual(probes.map((p) => scriptOf(p.inputs.command)).sort(), ["docker-endpoint.sh", "host-facts.sh", "minikube-observe.sh", "verification-observe.sh"]);
+        for (const p of probes) assert.equal(p.inputs.logging, "none", String(p.inputs.command));
+    });
+
+    it("the kubeconfig in the start step's stdout does not travel to its delete (PULUMI_COMMAND_STDOUT)", () => {
+        assert.equal(command("cluster-start").inputs.addPreviousOutputInEnv, false);
+        // device-plugin-delete.sh reads the create step's summary from PULUMI_COMMAND_STDOUT.
+        assert.equal(command("device-plugin-addon").inputs.addPreviousOutputInEnv, true);
     });
 
     it("config values reach scripts through the environment", () => {
@@ -249,18 +307,18 @@ describe("host commands", () => {
         for (const c of commands()) assert.match(env(c.name).GM_SCRIPTS_SHA256, /^[0-9a-f]{64}$/);
     });
 
-    it("the cluster observation runs read-only, as an invoke, on every up", () => {
-        const observe = invokes.find((i) => i.token === "command:local:run" && String(i.inputs.command).endsWith("minikube-observe.sh"));
-        assert.ok(observe);
-        assert.equal(scriptOf(observe.inputs.command), "minikube-observe.sh");
-        assert.deepEqual(observe.inputs.environment, { GM_PROFILE: "lab-42" });
+    it("the cluster observation, the host's GPU facts and the failed attempts are read read-only, as invokes, on every up", () => {
+        const probe = (script: string) => invokes.find((i) => i.token === "command:local:run" && scriptOf(i.inputs.command) === script);
+        assert.deepEqual(probe("minikube-observe.sh")?.inputs.environment, { GM_PROFILE: "lab-42" });
+        assert.deepEqual(probe("host-facts.sh")?.inputs.environment, {});
+        assert.deepEqual(probe("verification-observe.sh")?.inputs.environment, { GM_PROFILE: "lab-42" });
     });
 
     it("destroy steps exist only where there is something to undo", () => {
         assert.equal(scriptOf(command("host-docker-runtime").inputs.delete), "restore-docker-runtime.sh");
         assert.equal(scriptOf(command("cluster-start").inputs.delete), "minikube-delete.sh");
         assert.equal(scriptOf(command("device-plugin-addon").inputs.delete), "device-plugin-delete.sh");
-        for (const name of ["host-preflight", "host-toolkit", "host-docker-gpu-check", "gpu-verification-wait"]) {
+        for (const name of ["host-preflight", "host-toolkit", "host-docker-gpu-check", "gpu-verification-wait", "gpu-verification-gate"]) {
             assert.equal(command(name).inputs.delete, undefined, name);
         }
     });
@@ -324,6 +382,119 @@ describe("Kubernetes objects", () => {
     });
 });
 
+describe("workloads", () => {
+    const jobOf = (name: string) => find("kubernetes:batch/v1:Job", name).inputs as unknown as JobInputs;
+    it("one Job per compute workload: its image, one GPU, the verification namespace, its own name", () => {
+        const smi = jobOf("gpu-verification-job");
+        const va = jobOf("gpu-verification-vectoradd-job");
+        const nb = jobOf("gpu-verification-nbody-job");
+        assert.match(va.metadata.name, /^gpu-verify-vectoradd-[0-9a-f]{10}$/);
+        assert.match(nb.metadata.name, /^gpu-verify-nbody-[0-9a-f]{10}$/);
+        for (const [job, image] of [[va, CONFIG.verification.images.vectorAdd], [nb, CONFIG.verification.images.nbody]] as const) {
+            assert.equal(job.metadata.namespace, smi.metadata.namespace);
+            assert.equal(job.spec.template.spec.containers[0].image, image);
+            assert.deepEqual(job.spec.template.spec.containers[0].resources.limits, { "nvidia.com/gpu": "1" });
+            assert.equal(job.spec.activeDeadlineSeconds, 321);
+            assert.doesNotThrow(() => new Job(job as unknown as ConstructorParameters<typeof Job>[0]).validate());
+        }
+        assert.deepEqual(nb.spec.template.spec.containers[0].command, ["/cuda-samples/nbody", "-benchmark", "-numbodies=204800"]);
+    });
+
+    it("images are pulled on the host after the host is ready, then loaded before their Job", () => {
+        const pulls = registered.filter((r) => r.type === "docker:index/remoteImage:RemoteImage");
+        const byName = Object.fromEntries(pulls.map((p) => [p.inputs.name, p]));
+        for (const [w, image] of [["vectoradd", CONFIG.verification.images.vectorAdd], ["nbody", CONFIG.verification.images.nbody]]) {
+            assert.ok(byName[image], `${image} is pulled`);
+            assert.equal(byName[image].inputs.keepLocally, true);
+            const load = command(`gpu-verification-${w}-image-load`);
+            assert.equal((load.inputs.environment as Record<string, string>).GM_IMAGE, image);
+            assert.ok(find("kubernetes:batch/v1:Job", `gpu-verification-${w}-job`).dependencies.includes(load.urn));
+        }
+        const gpuCheck = command("host-docker-gpu-check");
+        for (const p of pulls.filter((x) => x.name !== "host-cuda-image")) {
+            // Component dependencies reach the children as their own dependencies.
+            assert.ok(p.dependencies.includes(gpuCheck.urn), `${p.name} waits for Docker to be back and GPU-ready`);
+            assert.ok(!p.dependencies.includes(command("cluster-start").urn), `${p.name} pulls while the cluster starts`);
+        }
+    });
+
+    it("workloads run one after the other in the configured order; image loads run ahead, one at a time", () => {
+        const job = (w: string) => find("kubernetes:batch/v1:Job", `gpu-verification-${w}-job`);
+        assert.ok(job("nbody").dependencies.includes(command("gpu-verification-wait").urn), "nbody after nvidia-smi");
+        assert.ok(job("vectoradd").dependencies.includes(command("gpu-verification-nbody-wait").urn), "vectorAdd after nbody (the configured order)");
+        const nbLoad = command("gpu-verification-nbody-image-load");
+        const vaLoad = command("gpu-verification-vectoradd-image-load");
+        assert.ok(nbLoad.dependencies.includes(command("gpu-verification-image-load").urn));
+        assert.ok(vaLoad.dependencies.includes(nbLoad.urn));
+        for (const load of [nbLoad, vaLoad]) {
+            assert.ok(!load.dependencies.some((d) => d.endsWith("-wait")), `${load.name} does not wait for a Job`);
+        }
+    });
+});
+
+describe("lifecycle", () => {
+    it("the Job is replaced delete-first, so a name that comes back (gpus 1 → 2 → 1) never meets its old Job", () => {
+        assert.equal(find("kubernetes:batch/v1:Job", "gpu-verification-job").deleteBeforeReplace, true);
+    });
+
+    it("the Job's identity covers the check, the deadline, the host's GPU facts and the failed attempts", () => {
+        const job = find("kubernetes:batch/v1:Job", "gpu-verification-job").inputs as unknown as JobInputs;
+        const spec = { image: CONFIG.verification.image, gpus: 1, timeoutSeconds: 321, runId: "run-7" };
+        assert.equal(job.metadata.name, verificationJobName({ ...spec, rerunToken: rerunToken(["580.159.04", [H200_UUID], 0, ""]) }));
+    });
+
+    it("the wait depends on the Job as the cluster has it (its uid): a Job recreated by `up --refresh` re-runs it", () => {
+        const env = command("gpu-verification-wait").inputs.environment as Record<string, string>;
+        assert.equal(env.GM_JOB_UID, JOB_UID);
+        assert.equal(env.GM_PROFILE, "lab-42", "where failed attempts are noted");
+    });
+
+    it("a gate step after the wait fails `up` when the verification did not pass", () => {
+        const gate = command("gpu-verification-gate");
+        // After the last configured workload (vectorAdd here), so it sees every verdict.
+        assert.ok(gate.dependencies.includes(command("gpu-verification-vectoradd-wait").urn));
+        const env = gate.inputs.environment as Record<string, string>;
+        assert.deepEqual({ ...env, GM_SCRIPTS_SHA256: "x" }, {
+            GM_PASSED: "true", GM_REASONS: "", GM_VERIFIED_AT: "2026-11-30T01:00:00Z",
+            GM_JOB: `${verificationNamespace("tok-1")}/x`, GM_SCRIPTS_SHA256: "x",
+        });
+    });
+
+    it("a driver or GPU change re-runs preflight, the Docker GPU check and the allocatable check", () => {
+        const token = hostFactsToken({ driverVersion: "580.159.04", gpuUuids: [H200_UUID], error: null });
+        for (const name of ["host-preflight", "host-docker-gpu-check", "device-plugin-addon"]) {
+            assert.equal((command(name).inputs.environment as Record<string, string>).GM_RECHECK_TOKEN, token, name);
+        }
+        assert.notEqual(hostFactsToken({ driverVersion: "590.10.02", gpuUuids: [H200_UUID], error: null }), token);
+        assert.equal(hostFactsToken({ driverVersion: "580.159.04", gpuUuids: ["GPU-b", "GPU-a"], error: null }),
+            hostFactsToken({ driverVersion: "580.159.04", gpuUuids: ["GPU-a", "GPU-b"], error: null }), "order does not matter");
+    });
+
+    it("the verdict compares the pod with the host facts read on this up, not preflight's record", async () => {
+        const v = await output(program.gpuVerification);
+        assert.equal(v.passed, true);
+        const job = find("kubernetes:batch/v1:Job", "gpu-verification-job").inputs as unknown as JobInputs;
+        const spec = { image: CONFIG.verification.image, gpus: 1, timeoutSeconds: 321, runId: "run-7" };
+        assert.notEqual(job.metadata.name, verificationJobName({ ...spec, rerunToken: rerunToken(["590.10.02", [H200_UUID], 0, ""]) }),
+            "a new driver is a new Job");
+    });
+
+    it("what dies with the cluster is deleted with it (deletedWith), not one by one against a vanishing API server", () => {
+        const start = command("cluster-start").urn;
+        assert.equal(find("kubernetes:batch/v1:Job", "gpu-verification-job").deletedWith, start);
+        assert.equal(find("kubernetes:core/v1:Namespace", "gpu-verification-namespace").deletedWith, start);
+        assert.equal(command("device-plugin-addon").deletedWith, start);
+        assert.equal(command("cluster-start").deletedWith, "", "the cluster itself is deleted by its own step");
+    });
+
+    it("each stage's first steps wait for the previous stage through the components' dependsOn option", () => {
+        assert.ok(command("cluster-start").dependencies.includes(command("host-docker-gpu-check").urn));
+        assert.ok(command("device-plugin-addon").dependencies.includes(command("cluster-start").urn));
+        for (const name of ["gpu-verification-image-load"]) assert.ok(command(name).dependencies.includes(command("device-plugin-addon").urn), name);
+        assert.ok(find("kubernetes:core/v1:Namespace", "gpu-verification-namespace").dependencies.includes(command("device-plugin-addon").urn));
+    });
+});
+
 describe("stack outputs", () => {
     it("profile", () => assert.equal(program.profile, "lab-42"));
 
@@ -353,7 +524,18 @@ describe("stack outputs", () => {
 
     it("gpuVerification has the documented shape and passes on the recorded H200 log", async () => {
         const v = await output(program.gpuVerification);
-        assert.deepEqual(Object.keys(v).sort(), ["cudaVersion", "driverVersion", "gpus", "image", "log", "node", "passed", "reasons"]);
+        assert.deepEqual(Object.keys(v).sort(), ["clusterIncarnation", "cudaVersion", "driverVersion", "gpus", "image", "job", "log", "node",
+            "passed", "reasons", "verifiedAt", "workloads"]);
+        assert.equal(v.verifiedAt, "2026-11-30T01:00:00Z");
+        assert.equal(v.clusterIncarnation, verificationNamespace("tok-1").split("-").pop());
+        assert.equal(v.job, `${verificationNamespace("tok-1")}/x`);
+        assert.deepEqual(Object.keys(v.workloads ?? {}), ["nvidia-smi", "nbody", "vectorAdd"], "in the configured order");
+        assert.deepEqual(v.workloads?.vectorAdd, {
+            passed: true, reasons: [], image: CONFIG.verification.images.vectorAdd, durationSeconds: 3, log: VECTORADD_LOG,
+        });
+        assert.equal(v.workloads?.nbody?.passed, true);
+        assert.equal(v.workloads?.nbody?.metrics?.gflops, 13719.437);
+        assert.equal(v.workloads?.["nvidia-smi"]?.log, POD_LOG);
         assert.equal(v.passed, true, v.reasons.join("; "));
         assert.deepEqual(v.gpus, [{ index: 0, name: "NVIDIA H200", uuid: H200_UUID, memoryTotalMiB: 143771, busId: "00000000:00:06.0" }]);
         assert.equal(v.driverVersion, "580.159.04");

@@ -7,6 +7,7 @@ import {
     buildVerificationJob, VERIFICATION_NAMESPACE_PREFIX, verificationJobName, VerificationJobSpec, verificationNamespace,
 } from "../components/verificationJob";
 import { evaluateVerification, VerificationEvidence } from "../components/verificationResult";
+import { rerunToken } from "../components/gpuVerification";
 
 const FIXTURES = path.join(__dirname, "fixtures", "nvidia-smi");
 const H200_LOG = fs.readFileSync(path.join(FIXTURES, "smi-combined.txt"), "utf8");
@@ -52,11 +53,25 @@ describe("verification Job manifest", () => {
         const base = verificationJobName(SPEC);
         assert.match(base, /^gpu-verify-[0-9a-f]{10}$/);
         assert.equal(verificationJobName({ ...SPEC }), base);
-        assert.equal(verificationJobName({ ...SPEC, timeoutSeconds: 60 }), base, "a deadline change is not a new check");
-        const variants = [{ image: "nvidia/cuda:12.6.0-base-ubuntu22.04" }, { gpus: 2 }, { runId: "again" }];
+        // A Job that hit activeDeadlineSeconds stays Failed: a longer deadline must be a new Job.
+        const variants = [{ image: "nvidia/cuda:12.6.0-base-ubuntu22.04" }, { gpus: 2 }, { runId: "again" }, { timeoutSeconds: 60 },
+            { rerunToken: rerunToken(["590.10.02", ["GPU-a"], 0, ""]) }];
         const names = new Set(variants.map((v) => verificationJobName({ ...SPEC, ...v })));
-        assert.equal(names.size, 3);
+        assert.equal(names.size, variants.length);
         assert.ok(!names.has(base));
+    });
+
+    it("gpus 1 → 2 (fails) → 1: the third Job is a fresh one; 1 → 2 → 1 with no failure comes back to the first name", () => {
+        const host = ["580.159.04", ["GPU-6121f79f-64c1-4fce-d205-887843b4899e"]];
+        const name = (gpus: number, failedAttempts: number) =>
+            verificationJobName({ ...SPEC, gpus, rerunToken: rerunToken([...host, failedAttempts, ""]) });
+        const first = name(1, 0);
+        const failing = name(2, 0);
+        const after = name(1, 1); // the wait deleted the failed Job and noted the attempt
+        assert.equal(new Set([first, failing, after]).size, 3, "the retry never meets a Job left from before");
+        // Without a failure the name returns: Pulumi must delete the old Job of that name before it
+        // creates the new one (the component sets deleteBeforeReplace; see test/program.test.ts).
+        assert.equal(name(1, 0), first);
     });
 });
 
@@ -99,6 +114,17 @@ describe("evaluateVerification", () => {
         assert.ok(r.reasons.includes("the verification Job did not complete successfully"));
         assert.ok(r.reasons.includes("the pod saw 0 GPU(s); verification.gpus requires at least 1"));
         assert.ok(r.reasons.some((x) => x.startsWith("could not read the driver version from the pod's nvidia-smi output")));
+    });
+
+    it("a Job that did not complete carries the wait step's reason, and when and where it ran", () => {
+        const failure = "the verification pod p is stuck: ImagePullBackOff for 15s (found: …). Fix: check the image name";
+        const r = evaluateVerification(evidence({ jobSucceeded: false, log: "", failure, verifiedAt: "2026-11-30T01:05:00Z",
+            clusterIncarnation: "3f2b9c1d", job: "gpu-minikube-verification-3f2b9c1d/gpu-verify-0123456789" }));
+        assert.equal(r.passed, false);
+        assert.equal(r.reasons[0], `the verification Job did not complete successfully: ${failure}`);
+        assert.equal(r.verifiedAt, "2026-11-30T01:05:00Z");
+        assert.equal(r.clusterIncarnation, "3f2b9c1d");
+        assert.equal(r.job, "gpu-minikube-verification-3f2b9c1d/gpu-verify-0123456789");
     });
 
     it("fails when a GPU in the pod shows no UUID (the plain table alone cannot be matched)", () => {

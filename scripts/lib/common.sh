@@ -282,6 +282,16 @@ first_line() {
     printf '%s\n' "$1" | sed '/^[[:space:]]*$/d' | head -n 1
 }
 
+# kubectl_error TEXT — the line of kubectl's stderr TEXT that says what went wrong: client-go logs
+# klog lines ("E1130 01:26:53.406994    2504 memcache.go:265] …") before its own message (e.g. "The
+# connection to the server 127.0.0.1:6443 was refused …"), so the first line that is not a klog
+# line; the first line when every line is one.
+kubectl_error() {
+    local line
+    line=$(printf '%s\n' "$1" | sed '/^[[:space:]]*$/d' | grep -vE '^[IWEF][0-9]{4} [0-9:.]+ +[0-9]+ [^ ]+:[0-9]+\] ' | head -n 1 || true)
+    if [ -n "$line" ]; then printf '%s\n' "$line"; else first_line "$1"; fi
+}
+
 # minikube_profile_state PROFILE SECONDS — Running | Stopped | Absent | Unknown, from the profile's
 # config.json and `minikube status -o json` (bounded by SECONDS). Running means every node's host
 # and kubelet and the control plane's API server run; a profile whose node container is gone or

@@ -2,6 +2,7 @@ import { spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { minikubeConfigTemplate, minikubeProfileJson } from "./minikubeProfile";
 
 /**
  * A simulated host for the script tests (DESIGN.md §5): stand-ins on PATH for what cannot run here,
@@ -108,6 +109,16 @@ export class SimHost {
         fs.symlinkSync(path.join(STANDINS_DIR, name), path.join(this.bin, name));
     }
 
+    /**
+     * Puts the real tool at REAL_PATH on PATH as NAME, behind a wrapper that journals each call (and
+     * applies injected faults) like a stand-in's, then runs the real binary with the same arguments.
+     */
+    addRealTool(name: string, realPath: string): void {
+        const file = path.join(this.bin, name);
+        fs.rmSync(file, { force: true });
+        fs.writeFileSync(file, `#!/usr/bin/env bash\nsource "$(dirname "$0")/_sim.sh"\nsim_call ${name} "$@"\nexec ${JSON.stringify(realPath)} "$@"\n`, { mode: 0o755 });
+    }
+
     /** Takes NAME off PATH (the tool is then absent). */
     removeStandin(name: string): void {
         fs.rmSync(path.join(this.bin, name), { force: true });
@@ -162,12 +173,16 @@ export class SimHost {
         };
     }
 
-    /** Runs scripts/SCRIPT with only the given environment (plus {@link env}); never throws on failure. */
-    runScript(script: string, extraEnv: Record<string, string> = {}, timeoutMs = 60_000): Promise<ScriptRun> {
+    /**
+     * Runs scripts/SCRIPT with only the given environment (plus {@link env}); never throws on failure.
+     * `cwd` (default: the repository root, where Pulumi runs commands) lets a test prove a script
+     * does not depend on the caller's directory.
+     */
+    runScript(script: string, extraEnv: Record<string, string> = {}, timeoutMs = 60_000, cwd = REPO_ROOT): Promise<ScriptRun> {
         const started = Date.now();
         return new Promise((resolve, reject) => {
             const child = spawn(path.join(this.sysbin, "bash"), [path.join(REPO_ROOT, "scripts", script)], {
-                cwd: REPO_ROOT,
+                cwd,
                 env: this.env(extraEnv),
                 stdio: ["ignore", "pipe", "pipe"],
                 detached: true,
@@ -255,6 +270,8 @@ export function useMinikubeSim(host: SimHost, version?: string): void {
     if (!fs.existsSync(path.join(host.bin, "minikube"))) host.addStandin("minikube");
     fs.mkdirSync(path.join(host.state, "minikube", "profiles"), { recursive: true });
     if (version) fs.writeFileSync(path.join(host.state, "minikube", "version"), `${version}\n`);
+    // The stand-in's `start` fills this in: the profile's config.json in minikube's own format.
+    fs.writeFileSync(path.join(host.state, "minikube", "config-template.json"), minikubeConfigTemplate());
 }
 
 /**
@@ -266,30 +283,14 @@ export function writeMinikubeProfile(host: SimHost, profile: MinikubeProfile = {
     const name = profile.name ?? "gpu-minikube";
     const k8s = profile.kubernetesVersion ?? "v1.34.0";
     const runtime = profile.containerRuntime ?? "docker";
-    const config: Record<string, unknown> = {
-        Name: name, KeepContext: false, EmbedCerts: false, MinikubeISO: "",
-        KicBaseImage: "gcr.io/k8s-minikube/kicbase:v0.0.48",
-        Memory: profile.memoryMb ?? 8192, CPUs: profile.cpus ?? 4, DiskSize: 20000, Driver: profile.driver ?? "docker",
-        HyperkitVpnKitSock: "", HyperkitVSockPorts: [], DockerEnv: null, InsecureRegistry: null, RegistryMirror: [],
-        APIServerPort: 8443,
-        KubernetesConfig: {
-            KubernetesVersion: k8s, ClusterName: name, Namespace: "default", APIServerHAVIP: "", APIServerName: "minikubeCA",
-            APIServerNames: null, APIServerIPs: null, DNSDomain: "cluster.local", ContainerRuntime: runtime, CRISocket: "",
-            NetworkPlugin: "cni", FeatureGates: "", ServiceCIDR: "10.96.0.0/12", ImageRepository: "", ExtraOptions: null,
-            ShouldLoadCachedImages: true, EnableDefaultCNI: false, CNI: "",
-        },
-        Nodes: [{ Name: "", IP: "192.168.49.2", Port: 8443, KubernetesVersion: k8s, ContainerRuntime: runtime, ControlPlane: true, Worker: true }],
-        Addons: Object.fromEntries((profile.addons ?? []).map((a) => [a, true])),
-        VerifyComponents: { apiserver: true, system_pods: true },
-        StartHostTimeout: 360000000000, ScheduledStop: null, ExposedPorts: [], MultiNodeRequested: false,
-        StaticIP: "", SSHAuthSock: "", SSHAgentPID: 0,
-    };
-    if (profile.gpus !== null) config.GPUs = profile.gpus ?? "all";
-    config.AutoPauseInterval = 60000000000;
+    const config = minikubeProfileJson({
+        name, cpus: profile.cpus ?? 4, memoryMb: profile.memoryMb ?? 8192, driver: profile.driver ?? "docker",
+        gpus: profile.gpus === null ? null : profile.gpus ?? "all", kubernetesVersion: k8s, containerRuntime: runtime, addons: profile.addons ?? [],
+    });
     const mh = minikubeHome(host);
     const dir = path.join(mh, "profiles", name);
     fs.mkdirSync(dir, { recursive: true });
-    fs.writeFileSync(path.join(dir, "config.json"), JSON.stringify(config, null, 4));
+    fs.writeFileSync(path.join(dir, "config.json"), config);
     fs.writeFileSync(path.join(mh, "ca.crt"), "-----BEGIN CERTIFICATE-----\nSIMULATED-MINIKUBE-CA\n-----END CERTIFICATE-----\n");
     fs.writeFileSync(path.join(dir, "client.crt"), `-----BEGIN CERTIFICATE-----\nSIMULATED-CLIENT-CERT-${name}\n-----END CERTIFICATE-----\n`);
     fs.writeFileSync(path.join(dir, "client.key"), `-----BEGIN RSA PRIVATE KEY-----\nSIMULATED-CLIENT-KEY-${name}\n-----END RSA PRIVATE KEY-----\n`, { mode: 0o600 });

@@ -27,6 +27,8 @@ function startEnv(extra: Record<string, string> = {}): Record<string, string> {
         GM_START_TIMEOUT_SECONDS: "30",
         GM_RECREATE_IF_INCOMPATIBLE: "false",
         GM_START_TOKEN: "absent-1764416400-abcd1234",
+        // The user runs Pulumi as a normal user (minikube refuses the docker driver as root, exit 57).
+        SIM_UID: "1000",
         ...extra,
     };
 }
@@ -56,7 +58,7 @@ function assertSelfContainedKubeconfig(kubeconfig: unknown): void {
 describe("minikube-start.sh", () => {
     let host: SimHost;
     beforeEach(() => {
-        host = SimHost.create({ standins: [] });
+        host = SimHost.create({ standins: ["id"] });
         useMinikubeSim(host);
     });
     afterEach(() => host.cleanup());
@@ -75,7 +77,7 @@ describe("minikube-start.sh", () => {
         const starts = host.calls("minikube", "start");
         assert.equal(starts.length, 1);
         assert.deepEqual(starts[0].args, ["start", "-p", PROFILE, "--driver=docker", "--container-runtime=docker", "--gpus=all",
-            "--cpus=4", "--memory=8g", "--kubernetes-version=stable", "--interactive=false", "--addons=ingress"]);
+            "--cpus=4", "--memory=8g", "--kubernetes-version=stable", "--keep-context", "--interactive=false", "--addons=ingress"]);
         // Progress is minikube's own output, streamed to stderr; stdout is the summary alone.
         assert.match(run.stderr, /Creating docker container \(CPUs=4, Memory=8192MB\)/);
         assert.equal(run.stdout.trim().split("\n").length, 1);
@@ -141,6 +143,26 @@ describe("minikube-start.sh", () => {
         });
     }
 
+    it("restarts a stopped profile with its own recorded Kubernetes version, not what 'stable' means now", async () => {
+        // Made by an older minikube whose stable was v1.33.1; today's stable (the stand-in's) is v1.34.0.
+        writeMinikubeProfile(host, { status: "Stopped", kubernetesVersion: "v1.33.1" });
+        const run = await host.runScript("minikube-start.sh", startEnv({ GM_KUBERNETES_VERSION: "stable" }));
+        assert.equal(run.code, 0, run.stderr);
+        assert.equal(summaryOf(run).action, "started");
+        assert.ok(host.calls("minikube", "start")[0].args.includes("--kubernetes-version=v1.33.1"), host.calls("minikube", "start")[0].args.join(" "));
+        assert.doesNotMatch(run.stderr, /Upgrading Kubernetes/);
+        assert.equal(summaryOf(run).kubernetesVersion, "v1.33.1");
+    });
+
+    it("keeps the user's current kubectl context (--keep-context)", async () => {
+        const kubeconfig = path.join(host.home, ".kube", "config");
+        fs.mkdirSync(path.dirname(kubeconfig), { recursive: true });
+        fs.writeFileSync(kubeconfig, "apiVersion: v1\nkind: Config\ncurrent-context: team-prod\n");
+        const run = await host.runScript("minikube-start.sh", startEnv());
+        assert.equal(run.code, 0, run.stderr);
+        assert.match(fs.readFileSync(kubeconfig, "utf8"), /^current-context: team-prod$/m);
+    });
+
     it("fails a start that fails, with minikube's reason and last lines and the fix; records no token", async () => {
         minikubeStartBehaviour(host, { failExitCode: 60 });
         const run = await host.runScript("minikube-start.sh", startEnv());
@@ -149,6 +171,14 @@ describe("minikube-start.sh", () => {
         assert.match(run.stderr, /\[cluster\] ERROR: minikube start failed \(exit 60\) \(found: Exiting due to PROVIDER_DOCKER_NOT_RUNNING/);
         assert.match(run.stderr, / {2}\| .*Pulling base image/, "the last lines of minikube's output are quoted");
         assert.match(run.stderr, /Fix: .*docker info/);
+        assert.ok(!fs.existsSync(tokenFile(host)));
+    });
+
+    it("as root (without --force): minikube's DRV_AS_ROOT (exit 57, checked against the real minikube) reaches the user", async () => {
+        const run = await host.runScript("minikube-start.sh", startEnv({ SIM_UID: "0" }));
+        assert.equal(run.code, 1);
+        assert.match(run.stderr, /ERROR: minikube refuses to run the docker driver as root \(found: Exiting due to DRV_AS_ROOT: The "docker" driver should not be used with root privileges\.\)\. Fix: run Pulumi as a normal user in the docker group/);
+        assert.match(run.stderr, /If you wish to continue as root, use --force/, "minikube's own advice is quoted");
         assert.ok(!fs.existsSync(tokenFile(host)));
     });
 
@@ -286,22 +316,41 @@ describe("minikube-observe.sh", () => {
         assert.ok(host.calls("minikube", "status", "-o", "json").length >= 1);
     });
 
-    it("running without a token file (cluster made outside Pulumi): a fresh token", async () => {
+    it("running without a token file (cluster made outside Pulumi): a token the start step has not recorded, stable", async () => {
         writeMinikubeProfile(host);
         const a = await observe();
         assert.equal(a.state, "Running");
-        assert.match(a.token, /^running-\d+-[0-9a-f]+$/);
+        assert.match(a.token, /^running-[0-9a-f]{16}$/);
+        assert.equal((await observe()).token, a.token);
     });
 
-    it("stopped: a fresh token each time, even with a token file", async () => {
+    it("stopped: a token unlike the recorded one, the same in the preview and the update phase of one up", async () => {
         writeMinikubeProfile(host, { status: "Stopped" });
         fs.mkdirSync(path.dirname(tokenFile(host)), { recursive: true });
         fs.writeFileSync(tokenFile(host), "old-token\n");
+        const preview = await observe();
+        const update = await observe();
+        assert.equal(preview.state, "Stopped");
+        assert.match(preview.token, /^stopped-[0-9a-f]{16}$/);
+        assert.notEqual(preview.token, "old-token", "the start step must run");
+        assert.equal(update.token, preview.token, "deterministic for the same observed state (before: a fresh random token each run)");
+        // Started (and so recorded) with that token, then stopped again: another token.
+        fs.writeFileSync(tokenFile(host), `${preview.token}\n`);
+        const again = await observe();
+        assert.notEqual(again.token, preview.token);
+        assert.equal((await observe()).token, again.token);
+    });
+
+    it("absent after a delete outside Pulumi: a token unlike the recorded one; deterministic", async () => {
+        writeMinikubeProfile(host);
+        fs.mkdirSync(path.dirname(tokenFile(host)), { recursive: true });
+        fs.writeFileSync(tokenFile(host), "running-token\n");
+        assert.equal((await observe()).token, "running-token");
+        fs.rmSync(path.join(minikubeHome(host), "profiles", PROFILE), { recursive: true });
         const a = await observe();
-        const b = await observe();
-        assert.equal(a.state, "Stopped");
-        assert.match(a.token, /^stopped-\d+-[0-9a-f]+$/);
-        assert.notEqual(a.token, b.token);
+        assert.equal(a.state, "Absent");
+        assert.notEqual(a.token, "running-token");
+        assert.equal((await observe()).token, a.token);
     });
 
     it("paused or node container gone: Stopped", async () => {
@@ -314,7 +363,7 @@ describe("minikube-observe.sh", () => {
     it("absent profile: Absent, without asking minikube", async () => {
         const a = await observe();
         assert.equal(a.state, "Absent");
-        assert.match(a.token, /^absent-\d+-/);
+        assert.match(a.token, /^absent-[0-9a-f]{16}$/);
         assert.equal(host.calls("minikube").length, 0);
     });
 
@@ -327,6 +376,14 @@ describe("minikube-observe.sh", () => {
         writeMinikubeProfile(host);
         host.fault("minikube", { match: "status", exitCode: 1, stderr: "E1129 unexpected error" });
         assert.equal((await observe()).state, "Unknown");
+    });
+
+    it("does not depend on the caller's directory (commands carry no `dir`)", async () => {
+        writeMinikubeProfile(host);
+        const fromRoot = await observe();
+        const elsewhere = await host.runScript("minikube-observe.sh", { GM_PROFILE: PROFILE }, 60_000, host.root);
+        assert.equal(elsewhere.code, 0, elsewhere.stderr);
+        assert.deepEqual(summaryOf(elsewhere), fromRoot);
     });
 
     it("rejects a hostile profile before any command", async () => {
@@ -368,7 +425,7 @@ describe("minikube-delete.sh", () => {
 
     it("a failing delete fails destroy with the command to run by hand", async () => {
         writeMinikubeProfile(host);
-        host.fault("minikube", { match: "delete", exitCode: 80, stderr: "❌  Exiting due to GUEST_DELETE: docker not running" });
+        host.fault("minikube", { match: "delete", exitCode: 80, stderr: "X Exiting due to GUEST_DELETE: docker not running" });
         const run = await host.runScript("minikube-delete.sh", { GM_PROFILE: PROFILE });
         assert.equal(run.code, 1);
         assert.match(run.stderr, /ERROR: minikube delete -p gpu-minikube failed \(exit 80\).*Fix: .*minikube delete -p gpu-minikube/);
@@ -417,6 +474,13 @@ describe("minikube-image-load.sh", () => {
         const run = await host.runScript("minikube-image-load.sh", { GM_PROFILE: PROFILE, GM_IMAGE: IMAGE });
         assert.equal(run.code, 1);
         assert.match(run.stderr, /ERROR: could not load nvidia\/cuda:12\.5\.0-base-ubuntu22\.04 .*docker image inspect/);
+    });
+
+    it("refuses a digest-pinned reference with the reason, before any command", async () => {
+        const run = await host.runScript("minikube-image-load.sh", { GM_PROFILE: PROFILE, GM_IMAGE: `${IMAGE}@sha256:${"a".repeat(64)}` });
+        assert.equal(run.code, 1);
+        assert.match(run.stderr, /input GM_IMAGE is invalid .*no @sha256 digest.*minikube image load drops digests/);
+        assert.deepEqual(host.journal(), []);
     });
 
     it("rejects a hostile image reference before any command", async () => {
