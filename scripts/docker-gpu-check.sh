@@ -101,10 +101,12 @@ if [ "$rc" -ne 0 ]; then
     esac
     fail "the GPU check container failed" "exit ${rc}: $(docker_error_line)" "$fix"
 fi
-if ! grep -q 'Driver Version' <<<"$out"; then
+# R610 drivers renamed the table's "Driver Version" to "KMD Version" (NVIDIA: "deprecated Driver Version and
+# CUDA Version in favor of KMD Version and CUDA UMD Version"; test/fixtures/nvidia-smi/h200-610-table.txt).
+if ! grep -qE '(Driver|KMD) Version' <<<"$out"; then
     log "the GPU check container's output:"
     tail_lines 10 "$out" >&2
-    fail "the GPU check container ran but nvidia-smi showed no driver" "no 'Driver Version' line in its output" \
+    fail "the GPU check container ran but nvidia-smi showed no driver" "no 'Driver Version' or 'KMD Version' line in its output" \
         "check that ${IMAGE} is a CUDA image and that the toolkit injects the driver (nvidia-ctk, /etc/nvidia-container-runtime/config.toml)"
 fi
 gpus=$(grep -c 'GPU-[0-9a-f]' <<<"$out" || true)

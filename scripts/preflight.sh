@@ -129,8 +129,16 @@ if [ -z "$smi" ]; then
             "install the NVIDIA driver (Ubuntu: 'sudo ubuntu-drivers install', then reboot) and check 'nvidia-smi'"
     fi
 else
+    # driver_version is deprecated since R610 ("will be removed in CUDA 14.0. Use KMD Version instead") and
+    # kmd_version, its replacement, is unknown to older drivers (580: exit 2, 'Field "kmd_version" is not a
+    # valid field to query.'). Today's drivers all answer driver_version, so it is asked first (one call);
+    # only a driver that rejects it as an invalid argument (exit 2) is asked for kmd_version.
     rc=0
     smi_out=$(with_deadline "$CALL" "$smi" --query-gpu=index,name,uuid,driver_version --format=csv,noheader 2>&1) || rc=$?
+    if [ "$rc" -eq 2 ]; then
+        rc=0
+        smi_out=$(with_deadline "$CALL" "$smi" --query-gpu=index,name,uuid,kmd_version --format=csv,noheader 2>&1) || rc=$?
+    fi
     if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
         blocker "nvidia-smi did not answer" "no reply within ${CALL}s" \
             "check the driver ('sudo dmesg | grep -i nvrm'); a hung GPU usually needs a reboot"
@@ -155,10 +163,13 @@ else
                 "check that the GPU is attached and the driver loaded ('nvidia-smi -L'; in a VM, GPU passthrough)"
         else
             gpus_json="[$(IFS=,; printf '%s' "${entries[*]}")]"
+            # R610 says "CUDA UMD Version: 13.3" in the table and "CUDA UMD version : 13.3" in --version (its
+            # "CUDA version" line there reads 'Deprecated, see "CUDA UMD version" instead'); older drivers say
+            # "CUDA Version" in both.
             table=$(with_deadline "$CALL" "$smi" 2>/dev/null) || table=""
-            cuda_version=$(sed -n 's/.*CUDA Version: *\([0-9][0-9.]*\).*/\1/p' <<<"$table" | head -n 1)
+            cuda_version=$(sed -nE 's/.*CUDA (UMD )?Version: *([0-9][0-9.]*).*/\2/p' <<<"$table" | head -n 1)
             if [ -z "$cuda_version" ]; then
-                cuda_version=$(with_deadline "$CALL" "$smi" --version 2>/dev/null | sed -n 's/^CUDA Version *: *\([0-9][0-9.]*\).*/\1/p' | head -n 1) || cuda_version=""
+                cuda_version=$(with_deadline "$CALL" "$smi" --version 2>/dev/null | sed -nE 's/^CUDA (UMD )?[Vv]ersion *: *([0-9][0-9.]*).*/\2/p' | head -n 1) || cuda_version=""
             fi
             log "NVIDIA driver ${driver_version}, CUDA ${cuda_version:-unknown}, ${#entries[@]} GPU(s)"
             check_modeset

@@ -6,7 +6,7 @@ import { afterEach, describe, it } from "node:test";
 import { parseNvidiaSmi } from "../../components/nvidiaSmi";
 import { HostPrepHost, HostPrepHostOptions } from "../harness/hostPrepHost";
 import { ensureNvidiaCtk } from "../harness/nvidiaCtk";
-import { ScriptRun, summaryOf } from "../harness/simHost";
+import { ScriptRun, STANDINS_DIR, summaryOf } from "../harness/simHost";
 
 /**
  * Host-prep scripts on the simulated host with the STUB Docker daemon (no dockerd needed, runs
@@ -25,6 +25,9 @@ const INPUTS = {
     GM_OWNER: "gpu-minikube.dev.0a1b2c3d",
 };
 const H200_UUID = "GPU-6121f79f-64c1-4fce-d205-887843b4899e";
+/** The R610 H200 recording (test/fixtures/nvidia-smi/h200-610-*): driver 610.43.02, CUDA 13.3, UUID masked by its collector. */
+const R610 = { SIM_NVIDIA_SMI_DRIVER: "610" };
+const R610_UUID = "GPU-00000000-0000-0000-0000-000000000000";
 const NVIDIA_RUNTIME_JSON = '{\n    "runtimes": {\n        "nvidia": {\n            "args": [],\n            "path": "nvidia-container-runtime"\n        }\n    }\n}';
 
 const hosts: HostPrepHost[] = [];
@@ -113,6 +116,69 @@ describe("preflight.sh", () => {
         h.sim.fault("nvidia-smi", { exitCode: 9, stderr: "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure that the latest NVIDIA driver is installed and running." });
         const run = await h.run("preflight.sh", INPUTS);
         assertFailed(run, "preflight", /cannot talk to the NVIDIA driver \(found: NVIDIA-SMI has failed because it couldn't communicate.*\(exit 9\)\)/);
+    });
+
+    // R610 (issue 15's follow-up): the table says "KMD Version" / "CUDA UMD Version", `--version` says
+    // "KMD version" / "CUDA UMD version", and the csv has kmd_version next to the deprecated driver_version.
+    it("R610 driver: reads the driver and the CUDA version from R610's new labels", async () => {
+        const h = readyHost();
+        const run = await h.run("preflight.sh", { ...INPUTS, ...R610 });
+        assert.equal(run.code, 0, run.stderr);
+        const s = summaryOf(run);
+        assert.equal(s.driverVersion, "610.43.02");
+        assert.equal(s.cudaVersion, "13.3");
+        assert.deepEqual(s.gpus, [{ index: 0, name: "NVIDIA H200", uuid: R610_UUID }]);
+        assert.deepEqual(s.warnings, []);
+        // One csv query and the table: `--version` is only asked when the table has no CUDA line.
+        assert.equal(h.sim.calls("nvidia-smi", "--query-gpu").length, 1);
+        assert.deepEqual(h.sim.calls("nvidia-smi", "--version"), []);
+    });
+
+    it("R610 driver whose table gives no answer: the CUDA version comes from `nvidia-smi --version`", async () => {
+        const h = readyHost();
+        // The table call fails (as a hung one cut at the deadline would); every other call is the R610 recording.
+        h.sim.writeStandin("nvidia-smi", `[ "$#" -gt 0 ] || exit 6\nsource ${JSON.stringify(path.join(STANDINS_DIR, "_smi.sh"))}\nsmi_output "$@"`);
+        const run = await h.run("preflight.sh", { ...INPUTS, ...R610 });
+        assert.equal(run.code, 0, run.stderr);
+        assert.equal(summaryOf(run).cudaVersion, "13.3");
+        assert.equal(h.sim.calls("nvidia-smi", "--version").length, 1);
+    });
+
+    it("R610 CUDA version below the image's: the image warning uses the CUDA UMD version", async () => {
+        const h = readyHost();
+        const run = await h.run("preflight.sh", { ...INPUTS, ...R610, GM_IMAGE: "nvidia/cuda:13.4.0-base-ubuntu24.04" });
+        assert.equal(run.code, 0, run.stderr);
+        assert.match((summaryOf(run).warnings as string[]).join("\n"), /the driver supports CUDA 13\.3 but nvidia\/cuda:13\.4\.0-base-ubuntu24\.04 needs CUDA 13\.4/);
+    });
+
+    it("driver 580 rejects kmd_version, so the driver comes from driver_version in one call", async () => {
+        const h = readyHost();
+        const run = await h.run("preflight.sh", INPUTS);
+        assert.equal(run.code, 0, run.stderr);
+        assert.equal(summaryOf(run).driverVersion, "580.159.04");
+        const queries = h.sim.calls("nvidia-smi", "--query-gpu");
+        assert.equal(queries.length, 1, "preflight speed: no second nvidia-smi query on today's drivers");
+        assert.match(queries[0].args.join(" "), /--query-gpu=index,name,uuid,driver_version /);
+    });
+
+    it("a driver without driver_version (NVIDIA: removed in CUDA 14.0) is read through kmd_version", async () => {
+        const h = readyHost();
+        // nvidia-smi's answer to a field it does not know, as driver 580 gives for kmd_version
+        // (h200c-580-query-kmd-version-error.txt); the kmd_version query is the R610 recording.
+        h.sim.fault("nvidia-smi", { match: "driver_version", exitCode: 2, stderr: 'Field "driver_version" is not a valid field to query.' });
+        const run = await h.run("preflight.sh", { ...INPUTS, ...R610 });
+        assert.equal(run.code, 0, run.stderr);
+        const s = summaryOf(run);
+        assert.equal(s.driverVersion, "610.43.02");
+        assert.deepEqual(s.gpus, [{ index: 0, name: "NVIDIA H200", uuid: R610_UUID }]);
+        assert.equal(h.sim.calls("nvidia-smi", "kmd_version").length, 1);
+    });
+
+    it("a driver that knows neither field is a blocker quoting nvidia-smi", async () => {
+        const h = readyHost();
+        h.sim.fault("nvidia-smi", { match: "_version", exitCode: 2, stderr: 'Field "x" is not a valid field to query.' });
+        const run = await h.run("preflight.sh", INPUTS);
+        assertFailed(run, "preflight", /cannot talk to the NVIDIA driver \(found: Field "x" is not a valid field to query\. \(exit 2\)\)/);
     });
 
     it("a hung nvidia-smi is cut off at the per-call deadline", async () => {
@@ -658,6 +724,27 @@ describe("docker-gpu-check.sh (stub Docker)", () => {
         // As minikube v1.38.1 starts its node for --gpus all (pkg/drivers/kic/oci/oci.go).
         assert.deepEqual(call.slice(0, 9), ["run", "--rm", "--name", call[3], "--gpus", "all", "--env", "NVIDIA_DRIVER_CAPABILITIES=all", "--network=none"]);
         assert.equal(call[9], IMAGE);
+    });
+
+    it("passes on an R610 host, whose nvidia-smi says 'KMD Version' instead of 'Driver Version'", async () => {
+        const h = readyHost();
+        const run = await h.run("docker-gpu-check.sh", { ...INPUTS, ...R610 });
+        assert.equal(run.code, 0, run.stderr);
+        const log = String(summaryOf(run).log);
+        assert.match(log, /KMD Version: 610\.43\.02/);
+        assert.doesNotMatch(log, /Driver Version/);
+        const report = parseNvidiaSmi(log);
+        assert.equal(report.driverVersion, "610.43.02");
+        assert.equal(report.gpus[0].uuid, R610_UUID);
+        assert.match(run.stderr, /saw 1 GPU\(s\)/);
+    });
+
+    it("output with neither 'Driver Version' nor 'KMD Version' still fails as 'no driver'", async () => {
+        const h = readyHost();
+        // The container exits 0 having printed nothing (an image whose nvidia-smi is not the driver's).
+        h.sim.fault("docker", { match: "run", exitCode: 0 });
+        const run = await h.run("docker-gpu-check.sh", INPUTS);
+        assertFailed(run, "docker-gpu-check", /nvidia-smi showed no driver \(found: no 'Driver Version' or 'KMD Version' line in its output\)/);
     });
 
     it("Docker without the toolkit: Docker's own error becomes 'toolkit/runtime not configured' with the fix", async () => {
