@@ -37,6 +37,11 @@ const devicePlugin = new DevicePlugin("device-plugin", {
     kubeconfig: cluster.kubeconfig,
     mode: cfg.devicePlugin.mode,
     timeoutSeconds: cfg.devicePlugin.timeoutSeconds,
+    provider: cluster.provider,
+    image: cfg.devicePlugin.image,
+    sharing: cfg.devicePlugin.sharing,
+    // `--gpus all` hands every node all of the host's GPUs; WSL2's plugin reports one whatever the count.
+    gpusPerNode: host.preflight.apply((p) => (p.wsl2 ? null : p.gpus.length)),
     clusterStartToken: cluster.startToken,
     dependsOn: [cluster.ready],
 });
@@ -50,6 +55,8 @@ const verification = new GpuVerification("gpu-verification", {
     hostGpuUuids: host.preflight.gpus.apply((gpus) => gpus.map((g) => g.uuid)),
     clusterStartToken: cluster.startToken,
     dependsOn: [devicePlugin.ready],
+    sharing: cfg.devicePlugin.sharing.strategy === "timeSlicing"
+        ? { strategy: "timeSlicing", replicas: devicePlugin.sharesPerGpu, resourceName: devicePlugin.resourceName } : undefined,
 });
 
 /** The minikube profile (also the kube context name). */

@@ -154,3 +154,6 @@ export function buildPluginDaemonSet(spec: DevicePluginManifestSpec) {
         },
     };
 }
+
+/** No sharing: what `devicePlugin.sharing` defaults to. */
+export const DEFAULT_SHARING: SharingConfig = { strategy: "none", renameByDefault: false, failRequestsGreaterThanOne: true };

@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { hostScript, parseSummary } from "./hostCommand";
 import { buildVerificationJob, verificationNamespace } from "./verificationJob";
 import { evaluateVerification, GpuVerificationResult } from "./verificationResult";
+import { evaluateSharing, GpuSharingResult, toSharingPods } from "./sharingVerdict";
 
 /** Arguments of {@link GpuVerification}. */
 export interface GpuVerificationArgs {
@@ -31,6 +32,11 @@ export interface GpuVerificationArgs {
     clusterStartToken?: pulumi.Input<string>;
     /** Steps the Job must wait for: the device plugin having reported allocatable GPUs. Default: none. */
     dependsOn?: pulumi.Input<pulumi.Resource>[];
+    /**
+     * GPU sharing to prove: `replicas` pods, each asking one `resourceName`, must run at once on the
+     * host's GPU (then `gpus` is not used: a share is one GPU). Default: none (no sharing check).
+     */
+    sharing?: { strategy: string; replicas: number; resourceName: string };
 }
 
 /**
@@ -38,8 +44,8 @@ export interface GpuVerificationArgs {
  * read back and parsed into the `gpuVerification` stack output.
  */
 export class GpuVerification extends pulumi.ComponentResource {
-    /** The `gpuVerification` stack output. */
-    readonly result: pulumi.Output<GpuVerificationResult>;
+    /** The `gpuVerification` stack output (with `sharing` when a sharing check ran). */
+    readonly result: pulumi.Output<GpuVerificationResult & { sharing?: GpuSharingResult }>;
     /** The Job. */
     readonly job: k8s.batch.v1.Job;
 
@@ -50,6 +56,7 @@ export class GpuVerification extends pulumi.ComponentResource {
             gpus: args.gpus ?? 1,
             timeoutSeconds: args.timeoutSeconds ?? 600,
             runId: args.runId ?? "",
+            ...(args.sharing ? { gpus: 1, resourceName: args.sharing.resourceName, pods: args.sharing.replicas } : {}),
         };
         const manifest = buildVerificationJob(spec);
         const kubeconfig = pulumi.secret(args.kubeconfig);
@@ -92,10 +99,22 @@ export class GpuVerification extends pulumi.ComponentResource {
             },
         }, { parent: this, dependsOn: [this.job] });
 
-        this.result = pulumi.all([pulumi.unsecret(wait.stdout), args.hostDriverVersion, args.hostGpuUuids])
-            .apply(([out, hostDriverVersion, hostGpuUuids]) => {
+        // The sharing check's evidence: every pod's container times, log and scheduling reasons.
+        const sharingOut = args.sharing ? hostScript(`${name}-sharing`, {
+            create: "verification-sharing.sh",
+            environment: {
+                GM_KUBECONFIG: kubeconfig,
+                GM_NAMESPACE: this.job.metadata.namespace,
+                GM_JOB_NAME: this.job.metadata.name,
+                GM_TIMEOUT_SECONDS: "60",
+            },
+        }, { parent: this, dependsOn: [wait] }).stdout : pulumi.output("");
+        const sharing = args.sharing;
+
+        this.result = pulumi.all([pulumi.unsecret(wait.stdout), args.hostDriverVersion, args.hostGpuUuids, pulumi.unsecret(sharingOut)])
+            .apply(([out, hostDriverVersion, hostGpuUuids, sharingStdout]) => {
                 const s = parseSummary(out, "verification-wait.sh");
-                return evaluateVerification({
+                const base = evaluateVerification({
                     jobSucceeded: s.succeeded === true,
                     log: typeof s.log === "string" ? s.log : "",
                     node: typeof s.node === "string" ? s.node : null,
@@ -104,6 +123,16 @@ export class GpuVerification extends pulumi.ComponentResource {
                     hostDriverVersion,
                     hostGpuUuids,
                 });
+                if (!sharing) return base;
+                const verdict = evaluateSharing({
+                    ...sharing, ...toSharingPods(parseSummary(sharingStdout, "verification-sharing.sh")), hostGpuUuids,
+                });
+                return {
+                    ...base,
+                    passed: base.passed && verdict.passed,
+                    reasons: [...base.reasons, ...verdict.reasons.map((r) => `GPU sharing: ${r}`)],
+                    sharing: verdict,
+                };
             });
 
         this.registerOutputs({ result: this.result });
