@@ -140,8 +140,9 @@ export class DevicePlugin extends pulumi.ComponentResource {
                 GM_MODE: "manifest",
                 GM_RESOURCE_NAME: this.resourceName,
                 GM_EXPECTED_PER_NODE: expectedPerNode,
-                // A new config is a new ConfigMap name: wait again for the new count.
+                // A new config (a new ConfigMap name) or image rolls the plugin: wait again then.
                 GM_PLUGIN_CONFIG: cm.metadata.name,
+                GM_PLUGIN_IMAGE: spec.image,
             },
         }, { parent: this, dependsOn: [ds, cm] });
     }
