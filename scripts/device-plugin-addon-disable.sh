@@ -82,7 +82,8 @@ while true; do
     left=$(kube -n "$PLUGIN_NAMESPACE" get pods -l "$ADDON_SELECTOR" -o name 2>"$GM_TMP/pods.err") || rc=$?
     if [ "$rc" -eq 0 ] && [ -z "$left" ]; then break; fi
     if [ "$rc" -ne 0 ]; then
-        seen="the API server did not answer ($(first_line "$(cat "$GM_TMP/pods.err")"))"
+        err=$(first_line "$(cat "$GM_TMP/pods.err")")
+        seen="the API server did not answer (${err:-kubectl exit ${rc}})"
     else
         seen="still there: $(printf '%s' "$left" | paste -sd' ' -)"
     fi

@@ -32,7 +32,8 @@ function env(host: SimHost, extra: Record<string, string> = {}): Record<string, 
     return {
         GM_PROFILE: PROFILE,
         GM_KUBECONFIG: KUBECONFIG,
-        GM_TIMEOUT_SECONDS: "10",
+        // Generous: a passing run ends as soon as the cluster is ready; a loaded machine is slow.
+        GM_TIMEOUT_SECONDS: "40",
         GM_POLL_SECONDS: "0.1",
         GM_PROC_DIR: path.join(host.root, "proc"),
         ...extra,
@@ -101,9 +102,9 @@ describe("device-plugin-addon-disable.sh", () => {
     it("fails within the deadline, naming the pods, when the addon's plugin pods stay", async () => {
         writeMinikubeProfile(host);
         writeKubeObjects(host, { pods: [simPluginPod()] });
-        const run = await host.runScript("device-plugin-addon-disable.sh", env(host, { GM_TIMEOUT_SECONDS: "5" }), 20_000);
+        const run = await host.runScript("device-plugin-addon-disable.sh", env(host, { GM_TIMEOUT_SECONDS: "15" }), 40_000);
         assert.equal(run.code, 1);
-        assert.match(run.stderr, /ERROR: the addon's plugin pods did not go away within 5s \(found: still there: pod\/nvidia-device-plugin-daemonset-x7k2p\)/);
+        assert.match(run.stderr, /ERROR: the addon's plugin pods did not go away within 15s \(found: still there: pod\/nvidia-device-plugin-daemonset-x7k2p\)/);
         assert.equal(run.stdout, "");
     });
 
@@ -151,10 +152,10 @@ describe("device-plugin.sh, mode manifest", () => {
         writeMinikubeProfile(host, { addons: [] });
         writeKubeObjects(host, { nodes: [node("minikube", "nvidia.com/gpu", 1)], pods: [managedPod("gpu-minikube-nvidia-device-plugin-abcde")] });
         const run = await host.runScript("device-plugin.sh", env(host, {
-            GM_MODE: "manifest", GM_EXPECTED_PER_NODE: "4", GM_TIMEOUT_SECONDS: "2",
-        }), 20_000);
+            GM_MODE: "manifest", GM_EXPECTED_PER_NODE: "4", GM_TIMEOUT_SECONDS: "20",
+        }), 30_000);
         assert.equal(run.code, 1);
-        assert.match(run.stderr, /ERROR: not every node advertised 4 nvidia\.com\/gpu within 2s \(found: minikube allocatable 1; plugin pod: gpu-minikube-nvidia-device-plugin-abcde on minikube: Running/);
+        assert.match(run.stderr, /ERROR: not every node advertised 4 nvidia\.com\/gpu within 20s \(found: minikube allocatable 1; plugin pod: gpu-minikube-nvidia-device-plugin-abcde on minikube: Running/);
         assert.match(run.stderr, /a node advertises a different number of nvidia\.com\/gpu than expected \(minikube: 1; expected 4 = shares per GPU x the host's GPUs\)/);
         assert.match(run.stderr, /plugin pods \(-n kube-system -l name=gpu-minikube-nvidia-device-plugin\)/);
     });
@@ -162,7 +163,7 @@ describe("device-plugin.sh, mode manifest", () => {
     it("a crash-looping plugin (FAIL_ON_INIT_ERROR=true, no GPU) with no pod: says the DaemonSet scheduled none", async () => {
         writeMinikubeProfile(host, { addons: [] });
         writeKubeObjects(host, { nodes: [{ apiVersion: "v1", kind: "Node", metadata: { name: "minikube" }, status: {} }] });
-        const run = await host.runScript("device-plugin.sh", env(host, { GM_MODE: "manifest", GM_EXPECTED_PER_NODE: "1", GM_TIMEOUT_SECONDS: "1" }), 20_000);
+        const run = await host.runScript("device-plugin.sh", env(host, { GM_MODE: "manifest", GM_EXPECTED_PER_NODE: "1", GM_TIMEOUT_SECONDS: "5" }), 30_000);
         assert.equal(run.code, 1);
         assert.match(run.stderr, /no plugin pod exists: the DaemonSet gpu-minikube-nvidia-device-plugin did not schedule one/);
     });
