@@ -100,5 +100,7 @@ describe("devicePlugin.sharing", () => {
         assert.equal(unknown.length, 1, unknown.join("\n"));
         assert.match(unknown[0], /^gpu-minikube:devicePlugin\.sharing\.replica: unknown key \(found 3\); known keys here: strategy, replicas, renameByDefault, failRequestsGreaterThanOne/);
         assertRejected({ mode: "manifest", sharing: "timeSlicing" }, "sharing", "timeSlicing");
+        const top = problemsOf({ mod: "manifest" });
+        assert.match(top[0], /^gpu-minikube:devicePlugin\.mod: unknown key .*known keys here: mode, timeoutSeconds, image, sharing\./);
     });
 });
