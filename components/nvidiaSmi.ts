@@ -2,6 +2,8 @@
  * Parser for the text `nvidia-smi` prints, in every shape we meet it in logs: the plain table (old 79-column and new
  * 89/91-column layouts, Linux, WSL2, Windows `nvidia-smi.exe`, inside a pod), `nvidia-smi -L`, the
  * `--query-gpu=... --format=csv` forms, `nvidia-smi -q` and `nvidia-smi --version`, alone or mixed in one log.
+ * Drivers from R610 on label the versions `KMD Version` and `CUDA UMD Version` (the old `Driver Version` and
+ * `CUDA Version` labels are marked deprecated in `-q`, `--version` and `--help-query-gpu`); both spellings are read.
  *
  * It has no Pulumi dependency so that it can be unit-tested and reused by preflight checks that only have a log.
  */
@@ -31,6 +33,13 @@ export interface NvidiaSmiReport {
     cudaVersion: string | null;
     /** GPUs sorted by index, each merged from every output in the log that mentioned it. */
     gpus: NvidiaSmiGpu[];
+    /**
+     * Why a version stayed null, or the GPU list empty, although the log had text that looked like it: a banner or csv
+     * header whose labels this parser does not know, or a version field holding something that is not a version
+     * (`ERR!`, `[Requested functionality has been deprecated]`). One sentence each; empty when nothing was skipped.
+     * Unknown labels are never guessed at: a wrong driver version would be worse than none.
+     */
+    notes: string[];
 }
 
 /**
@@ -39,11 +48,17 @@ export interface NvidiaSmiReport {
  */
 export const NVIDIA_SMI_MAX_INPUT_CHARS = 4 * 1024 * 1024;
 
-// nvidia-smi never prints lines this long; skipping longer ones bounds the work every regex below can do.
+// nvidia-smi prints no table, -L or -q line this long; skipping longer ones bounds the work every regex below can do.
 const MAX_LINE_CHARS = 1024;
+// A csv query of every --query-gpu field is one 7.6 KiB header line of 241 columns (R610); leave room to grow.
+const MAX_CSV_LINE_CHARS = 64 * 1024;
+const MAX_CSV_FIELDS = 2048;
 // Guards against a log that repeats "GPU n:" lines with ever-growing indices.
 const MAX_GPU_INDEX = 1023;
-const MAX_CSV_FIELDS = 64;
+// Notes are read by people; a log full of odd banners must not become a wall of them.
+const MAX_NOTES = 8;
+const MAX_QUOTE_CHARS = 160;
+const MAX_QUOTED_LABELS = 4;
 
 // A later source only replaces a field when it is more specific; ties keep the first value seen.
 const RANK_TRUNCATED = 1;
@@ -75,6 +90,10 @@ interface QueryBlock {
 interface CsvResult {
     facts: GpuFacts[];
     driverVersion: string | null;
+    /** Why a driver version column held no version. */
+    driverNotes: string[];
+    /** csv tables skipped because none of their columns is known. */
+    gpuNotes: string[];
 }
 
 /**
@@ -99,7 +118,7 @@ export function parseNvidiaSmi(text: string): NvidiaSmiReport {
 }
 
 function emptyReport(): NvidiaSmiReport {
-    return { driverVersion: null, cudaVersion: null, gpus: [] };
+    return { driverVersion: null, cudaVersion: null, gpus: [], notes: [] };
 }
 
 function toLines(text: unknown): string[] {
@@ -110,18 +129,24 @@ function toLines(text: unknown): string[] {
     return text
         .slice(0, NVIDIA_SMI_MAX_INPUT_CHARS)
         .split(/\r\n|\r|\n/)
-        .map((line) => (line.length > MAX_LINE_CHARS ? "" : line));
+        .map((line) => (line.length > MAX_CSV_LINE_CHARS ? "" : line));
 }
 
-function parseLines(lines: string[]): NvidiaSmiReport {
+function parseLines(csvLines: string[]): NvidiaSmiReport {
+    const lines = csvLines.map((line) => (line.length > MAX_LINE_CHARS ? "" : line));
     const versions = scanVersions(lines);
-    const csv = scanCsv(lines);
+    const csv = scanCsv(csvLines);
     const facts = [...scanTables(lines), ...scanLists(lines), ...csv.facts];
-    return {
-        driverVersion: versions.driverVersion ?? csv.driverVersion,
-        cudaVersion: versions.cudaVersion,
-        gpus: mergeGpus(facts, scanQuery(lines)),
-    };
+    const driverVersion = versions.driverVersion ?? csv.driverVersion;
+    const cudaVersion = versions.cudaVersion;
+    const gpus = mergeGpus(facts, scanQuery(lines));
+    // Notes only explain what stayed unknown: a label that failed on one line but was read on another is no news.
+    const notes = [
+        ...(driverVersion === null ? [...versions.driverNotes, ...csv.driverNotes] : []),
+        ...(cudaVersion === null ? versions.cudaNotes : []),
+        ...(gpus.length === 0 ? csv.gpuNotes : []),
+    ];
+    return { driverVersion, cudaVersion, gpus, notes: [...new Set(notes)].slice(0, MAX_NOTES) };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -130,6 +155,12 @@ function parseLines(lines: string[]): NvidiaSmiReport {
 function cleanVersion(raw: string | undefined): string | null {
     // Rejects "N/A" and "ERR!", which WSL2 prints when the Windows driver and the WSL libraries disagree.
     return raw !== undefined && /^\d+(?:\.\d+)*$/.test(raw) ? raw : null;
+}
+
+/** Quotes log text in a note, cut so that a huge line cannot flood the stack output. */
+function quote(raw: string): string {
+    const text = raw.trim();
+    return JSON.stringify(text.length > MAX_QUOTE_CHARS ? `${text.slice(0, MAX_QUOTE_CHARS)}...` : text);
 }
 
 function nullIfMissing(raw: string): string | null {
@@ -187,14 +218,24 @@ function ranked<T>(value: T | null, rank: number): Ranked<T> | null {
 interface Versions {
     driverVersion: string | null;
     cudaVersion: string | null;
+    /** Why a line that offered a driver version gave none. */
+    driverNotes: string[];
+    /** Why a line that offered a CUDA version gave none. */
+    cudaNotes: string[];
 }
 
+// Preferred spelling first. R610 prints both in `-q`, where the old one carries a deprecation note.
+const DRIVER_LABELS = ["KMD Version", "Driver Version"];
+const CUDA_LABELS = ["CUDA UMD Version", "CUDA Version"];
+
 function scanVersions(lines: string[]): Versions {
-    const found: Versions = { driverVersion: null, cudaVersion: null };
+    const found = noVersions();
     for (const line of lines) {
         const seen = versionsOnLine(line);
         found.driverVersion ??= seen.driverVersion;
         found.cudaVersion ??= seen.cudaVersion;
+        found.driverNotes.push(...seen.driverNotes);
+        found.cudaNotes.push(...seen.cudaNotes);
         if (found.driverVersion !== null && found.cudaVersion !== null) {
             break;
         }
@@ -202,23 +243,74 @@ function scanVersions(lines: string[]): Versions {
     return found;
 }
 
+function noVersions(): Versions {
+    return { driverVersion: null, cudaVersion: null, driverNotes: [], cudaNotes: [] };
+}
+
 function versionsOnLine(line: string): Versions {
-    if (line.includes("NVIDIA-SMI") && line.includes("Driver Version:")) {
-        // Table header. Only trusted with "NVIDIA-SMI" on the same line, so that unrelated "CUDA Version: x" log lines
-        // (PyTorch, nvcc) are not mistaken for the driver's.
-        return {
-            driverVersion: cleanVersion(/Driver Version:\s*([^\s|]+)/.exec(line)?.[1]),
-            cudaVersion: cleanVersion(/CUDA Version:\s*([^\s|]+)/.exec(line)?.[1]),
-        };
+    // Table banner: "| NVIDIA-SMI 580.159.04   Driver Version: 580.159.04   CUDA Version: 13.0 |", from R610
+    // "| NVIDIA-SMI 610.43.02   KMD Version: 610.43.02   CUDA UMD Version: 13.3 |". Only read with "NVIDIA-SMI <version>"
+    // on the same line, so that unrelated "CUDA Version: x" log lines (PyTorch, nvcc) are not mistaken for the driver's.
+    const banner = /NVIDIA-SMI\s+\d[\w.-]*(.*)$/.exec(line);
+    if (banner && (banner[1] ?? "").includes(":")) {
+        return bannerVersions(banner[1] ?? "");
     }
-    // `-q` and `--version` pad the key with spaces before the colon ("DRIVER version      : 580.159.04").
-    const keyValue = /^(driver version|cuda version)\s+:\s*(\S+)$/i.exec(line.trim());
+    // `-q` and `--version` pad the key with spaces before the colon ("DRIVER version      : 580.159.04"). R610 appends
+    // a note to the old keys in -q ("610.43.02 [Deprecated; ... Use KMD Version instead]") and replaces their value in
+    // --version ("Deprecated, see "KMD version" instead"): only a version at the start of the value is taken.
+    const keyValue = /^(driver|kmd|cuda umd|cuda) version\s+:\s*(.*)$/i.exec(line.trim());
     if (!keyValue) {
-        return { driverVersion: null, cudaVersion: null };
+        return noVersions();
     }
-    const isDriver = (keyValue[1] ?? "").toLowerCase() === "driver version";
-    const version = cleanVersion(keyValue[2]);
-    return { driverVersion: isDriver ? version : null, cudaVersion: isDriver ? null : version };
+    const version = cleanVersion(/^(\S+)(?:\s+\[[^\]]*\])?$/.exec(keyValue[2] ?? "")?.[1]);
+    const notes = version === null ? [`nvidia-smi printed ${quote(line)}, which holds no version`] : [];
+    return /^(driver|kmd)$/i.test(keyValue[1] ?? "")
+        ? { driverVersion: version, cudaVersion: null, driverNotes: notes, cudaNotes: [] }
+        : { driverVersion: null, cudaVersion: version, driverNotes: [], cudaNotes: notes };
+}
+
+/** Reads the "Label: value" pairs after `NVIDIA-SMI <version>`; labels it does not know are reported, never used. */
+function bannerVersions(rest: string): Versions {
+    const known = new Map<string, string>();
+    const unknown: string[] = [];
+    for (const match of rest.matchAll(/([A-Za-z][A-Za-z ]{0,40}?)\s*:\s*([^\s|]*)/g)) {
+        const label = (match[1] ?? "").trim().replace(/\s+/g, " ");
+        const value = match[2] ?? "";
+        const canonical = [...DRIVER_LABELS, ...CUDA_LABELS].find((l) => l.toLowerCase() === label.toLowerCase());
+        if (canonical === undefined) {
+            unknown.push(`${label}: ${value}`);
+        } else if (!known.has(canonical)) {
+            known.set(canonical, value);
+        }
+    }
+    const shown = unknown.slice(0, MAX_QUOTED_LABELS).map(quote).join(", ");
+    const more = unknown.length > MAX_QUOTED_LABELS ? ` and ${unknown.length - MAX_QUOTED_LABELS} more` : "";
+    const strangers = unknown.length > 0 ? `; it has labels this parser does not read: ${shown}${more}` : "";
+    const driver = pickBannerVersion(known, DRIVER_LABELS, "driver version", strangers);
+    const cuda = pickBannerVersion(known, CUDA_LABELS, "CUDA version", strangers);
+    return {
+        driverVersion: driver.version,
+        cudaVersion: cuda.version,
+        driverNotes: driver.notes,
+        // Drivers before 410 print no CUDA version at all: a missing CUDA label is only news next to unknown labels.
+        cudaNotes: cuda.labelled || unknown.length > 0 ? cuda.notes : [],
+    };
+}
+
+function pickBannerVersion(
+    known: Map<string, string>,
+    labels: string[],
+    what: string,
+    strangers: string,
+): { version: string | null; labelled: boolean; notes: string[] } {
+    const label = labels.find((l) => known.has(l));
+    if (label === undefined) {
+        return { version: null, labelled: false, notes: [`no ${what} label (${labels.join(" or ")}) in the nvidia-smi banner${strangers}`] };
+    }
+    const raw = known.get(label) ?? "";
+    const version = cleanVersion(raw);
+    const notes = version === null ? [`the nvidia-smi banner shows ${label} ${quote(raw)}, which is not a version`] : [];
+    return { version, labelled: true, notes };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -341,15 +433,29 @@ function parseListLine(line: string): GpuFacts | null {
 // Column order of the query our pod runs; used for `noheader` output, which does not say what its columns are.
 const DEFAULT_CSV_COLUMNS = ["index", "name", "uuid", "driver_version", "memory.total", "pci.bus_id"];
 const GPU_IDENTITY_COLUMNS = ["index", "name", "uuid", "pci.bus_id"];
+// `kmd_version` is R610's name for the deprecated (but still answered) `driver_version`.
+const DRIVER_COLUMNS = ["kmd_version", "driver_version"];
+const KNOWN_CSV_COLUMNS = [...GPU_IDENTITY_COLUMNS, "memory.total", ...DRIVER_COLUMNS];
+// nvidia-smi prints the canonical name in the header whichever alias was queried; these cover hand-written headers.
 const COLUMN_ALIASES: Readonly<Record<string, string>> = {
     gpu_name: "name",
     gpu_uuid: "uuid",
     gpu_bus_id: "pci.bus_id",
 };
 
+interface CsvHeader {
+    /** Column names without units (`memory.total`), aliases resolved, in the order of the header. */
+    columns: string[];
+    /** The header as printed, for notes. */
+    printed: string;
+    /** Whether any column is one this parser reads; rows under a header of strangers are skipped. */
+    known: boolean;
+    noted: boolean;
+}
+
 function scanCsv(lines: string[]): CsvResult {
-    const result: CsvResult = { facts: [], driverVersion: null };
-    let header: string[] | null = null;
+    const result: CsvResult = { facts: [], driverVersion: null, driverNotes: [], gpuNotes: [] };
+    let header: CsvHeader | null = null;
     let ordinal = 0;
     for (const line of lines) {
         const fields = line.includes(",") ? line.split(",").map((field) => field.trim()) : null;
@@ -363,10 +469,24 @@ function scanCsv(lines: string[]): CsvResult {
             ordinal = 0;
             continue;
         }
-        if (header) {
-            const row = parseCsvRow(header, fields);
+        if (header && !header.known && header.columns.length === fields.length) {
+            // Its columns are unknown, so any reading of this row would be a guess: say so instead.
+            if (!header.noted) {
+                result.gpuNotes.push(
+                    `a csv table with the columns ${quote(header.printed)} has none this parser reads ` +
+                        `(${KNOWN_CSV_COLUMNS.join(", ")}); its rows were not read`,
+                );
+                header.noted = true;
+            }
+            continue;
+        }
+        if (header?.known) {
+            const row = parseCsvRow(header.columns, fields);
             const fact = row?.identified ? toCsvFact(row, ordinal++) : null;
             result.driverVersion ??= row?.driverVersion ?? null;
+            if (row && row.driverVersion === null && row.unreadableDriverCells.length > 0) {
+                result.driverNotes.push(`the csv ${row.unreadableDriverCells.join(" and ")}, which is not a version`);
+            }
             if (fact) {
                 result.facts.push(fact);
             }
@@ -375,6 +495,7 @@ function scanCsv(lines: string[]): CsvResult {
             header = row ? header : null;
             continue;
         }
+        header = null;
         const bare = parseCsvRow(DEFAULT_CSV_COLUMNS.slice(0, fields.length), fields, true);
         const fact = bare ? toCsvFact(bare, 0) : null;
         if (bare && fact) {
@@ -385,16 +506,24 @@ function scanCsv(lines: string[]): CsvResult {
     return result;
 }
 
-/** Recognises a csv header line by every field being a query name, such as `memory.total [MiB]`. */
-function parseCsvHeader(fields: string[]): string[] | null {
-    if (fields.length < 2 || !fields.every((field) => /^[a-z][a-z0-9_.]*(?: \[[^\]]*\])?$/.test(field))) {
+/**
+ * Recognises a csv header line by every field being a query name, such as `memory.total [MiB]`,
+ * `pci.baseClass` or `power_smoothing.curr_profile.ramp_up_rate [W/s]`.
+ */
+function parseCsvHeader(fields: string[]): CsvHeader | null {
+    if (fields.length < 2 || !fields.every((field) => /^[A-Za-z][A-Za-z0-9_.]*(?: \[[^\]]*\])?$/.test(field))) {
         return null;
     }
     const columns = fields.map((field) => {
         const column = field.replace(/ \[[^\]]*\]$/, "");
         return COLUMN_ALIASES[column] ?? column;
     });
-    return columns.includes("driver_version") || columns.some((c) => GPU_IDENTITY_COLUMNS.includes(c)) ? columns : null;
+    return {
+        columns,
+        printed: fields.join(", "),
+        known: columns.some((c) => KNOWN_CSV_COLUMNS.includes(c)),
+        noted: false,
+    };
 }
 
 interface CsvRow {
@@ -404,7 +533,10 @@ interface CsvRow {
     uuid: string | null;
     memoryTotalMiB: number | null;
     busId: string | null;
+    /** From `kmd_version`, else `driver_version`. */
     driverVersion: string | null;
+    /** `column holds "value"` for each driver version cell that held something other than a version. */
+    unreadableDriverCells: string[];
 }
 
 /**
@@ -423,15 +555,29 @@ function parseCsvRow(columns: string[], fields: string[], strict = false): CsvRo
         memoryTotalMiB: null,
         busId: null,
         driverVersion: null,
+        unreadableDriverCells: [],
     };
+    const driverCells = new Map<string, string | null>();
     for (let i = 0; i < columns.length; i++) {
-        if (!applyCsvValue(row, columns[i] ?? "", fields[i] ?? "", strict)) {
+        const column = columns[i] ?? "";
+        const raw = fields[i] ?? "";
+        if (DRIVER_COLUMNS.includes(column)) {
+            const version = cleanVersion(raw);
+            if (version === null && strict && nullIfMissing(raw) !== null) {
+                return null;
+            }
+            if (version === null && raw !== "") {
+                row.unreadableDriverCells.push(`${column} holds ${quote(raw)}`);
+            }
+            driverCells.set(column, version);
+        } else if (!applyCsvValue(row, column, raw, strict)) {
             return null;
         }
     }
     if (columns.includes("index") && row.index === null) {
         return null;
     }
+    row.driverVersion = DRIVER_COLUMNS.map((c) => driverCells.get(c) ?? null).find((v) => v !== null) ?? null;
     return row;
 }
 
@@ -454,9 +600,6 @@ function applyCsvValue(row: CsvRow, column: string, raw: string, strict: boolean
         case "pci.bus_id":
             row.busId = value === null ? null : normalizeBusId(value);
             return !strict || value === null || row.busId !== null;
-        case "driver_version":
-            row.driverVersion = cleanVersion(value ?? undefined);
-            return !strict || value === null || row.driverVersion !== null;
         default:
             return true;
     }

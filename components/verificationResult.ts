@@ -52,6 +52,10 @@ export function evaluateVerification(evidence: VerificationEvidence): GpuVerific
     }
     if (evidence.hostDriverVersion === null || evidence.hostDriverVersion === "") {
         reasons.push("the host driver version is unknown, so the pod's driver could not be compared");
+    } else if (report.driverVersion === null) {
+        // Unreadable is not a mismatch: say why it could not be read (e.g. a banner label this parser does not know).
+        const why = report.notes.length > 0 ? ` (${report.notes.join("; ")})` : "";
+        reasons.push(`could not read the driver version from the pod's nvidia-smi output${why}, so it could not be compared with the host's (${evidence.hostDriverVersion})`);
     } else if (report.driverVersion !== evidence.hostDriverVersion) {
         reasons.push(`driver version in the pod (${report.driverVersion ?? "none seen"}) differs from the host's (${evidence.hostDriverVersion})`);
     }

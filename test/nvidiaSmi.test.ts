@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 
 import { NVIDIA_SMI_MAX_INPUT_CHARS, NvidiaSmiGpu, NvidiaSmiReport, parseNvidiaSmi } from "../components/nvidiaSmi";
+import { evaluateVerification } from "../components/verificationResult";
 
 const FIXTURES = join(__dirname, "fixtures", "nvidia-smi");
 
@@ -23,8 +24,13 @@ function gpu(
     return { index, name, uuid, memoryTotalMiB, busId };
 }
 
-function report(driverVersion: string | null, cudaVersion: string | null, gpus: NvidiaSmiGpu[]): NvidiaSmiReport {
-    return { driverVersion, cudaVersion, gpus };
+function report(
+    driverVersion: string | null,
+    cudaVersion: string | null,
+    gpus: NvidiaSmiGpu[],
+    notes: string[] = [],
+): NvidiaSmiReport {
+    return { driverVersion, cudaVersion, gpus, notes };
 }
 
 const EMPTY = report(null, null, []);
@@ -163,6 +169,185 @@ test("WSL2 nvidia-smi -a, cut before the memory section", () => {
 });
 
 // ---------------------------------------------------------------------------------------------------------------
+// R610 and later: "KMD Version" / "CUDA UMD Version" labels (issue 15)
+
+const MASKED_UUID = "GPU-00000000-0000-0000-0000-000000000000";
+const H200_610 = gpu(0, "NVIDIA H200", MASKED_UUID, 143771, "00000000:83:00.0");
+const H200C_UUID = "GPU-c0402217-3ddf-d225-1052-939c1579e584";
+
+test("R610 table on an H200: KMD Version / CUDA UMD Version banner", () => {
+    assert.deepEqual(
+        parseNvidiaSmi(fixture("h200-610-table.txt")),
+        report("610.43.02", "13.3", [gpu(0, "NVIDIA H200", null, 143771, "00000000:83:00.0")]),
+    );
+});
+
+test("R610 table from Windows nvidia-smi.exe 610.62, the banner quoted in the issue", () => {
+    assert.deepEqual(
+        parseNvidiaSmi(fixture("win-rtx2080s-610.62-table.txt")),
+        report("610.62", "13.3", [gpu(0, "NVIDIA GeForce RTX 2080 ...", null, 8192, "00000000:0C:00.0")]),
+    );
+});
+
+test("R610 nvidia-smi -q: deprecated Driver/CUDA Version lines and the new KMD/CUDA UMD lines", () => {
+    // FB Memory Total 143771 MiB; the BAR1 Total (262144) and Conf Compute Total (0) must not be taken.
+    assert.deepEqual(parseNvidiaSmi(fixture("h200-610-q-partial.txt")), report("610.43.02", "13.3", [H200_610]));
+});
+
+test("R610 nvidia-smi --version: 'Deprecated, see ...' is not a version, the KMD line is", () => {
+    assert.deepEqual(parseNvidiaSmi(fixture("h200-610-version.txt")), report("610.43.02", "13.3", []));
+});
+
+test("R610 --version without its KMD line: the deprecated DRIVER line gives no version, and says so", () => {
+    const lines = fixture("h200-610-version.txt").split("\n").filter((line) => !line.startsWith("KMD version"));
+    assert.equal(lines[2], 'DRIVER version      : Deprecated, see "KMD version" instead');
+    assert.deepEqual(
+        parseNvidiaSmi(lines.join("\n")),
+        report(null, "13.3", [], [`nvidia-smi printed ${JSON.stringify(lines[2])}, which holds no version`]),
+    );
+});
+
+test("R610 csv of every query field: 241 columns, index in column 30, kmd_version, [N/A] and deprecated cells", () => {
+    assert.deepEqual(parseNvidiaSmi(fixture("h200-610-query-all-fields.csv")), report("610.43.02", null, [H200_610]));
+});
+
+test("R610: table, -q, --version and csv of the same H200 in one log describe one GPU", () => {
+    const all = ["h200-610-table.txt", "h200-610-version.txt", "h200-610-q-partial.txt", "h200-610-query-all-fields.csv"]
+        .map(fixture)
+        .join("\n");
+    assert.deepEqual(parseNvidiaSmi(all), report("610.43.02", "13.3", [H200_610]));
+});
+
+test("R610 -q alone: only the deprecated Driver Version line still gives the version before its note", () => {
+    const lines = fixture("h200-610-q-partial.txt")
+        .split("\n")
+        .filter((line) => !line.startsWith("KMD Version") && !line.startsWith("CUDA UMD Version"));
+    assert.deepEqual(parseNvidiaSmi(lines.join("\n")), report("610.43.02", "13.3", [H200_610]));
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// csv with a header row: columns by name, any order (issue 15)
+
+test("H200 csv, header, index first (recorded on a third H200)", () => {
+    assert.deepEqual(
+        parseNvidiaSmi(fixture("h200c-580-query-index-first.csv")),
+        report("580.159.04", null, [gpu(0, "NVIDIA H200", H200C_UUID, 143771, "00000000:00:06.0")]),
+    );
+});
+
+test("H200 csv queried by alias names, no index column: the header says uuid, name, pci.bus_id", () => {
+    assert.deepEqual(
+        parseNvidiaSmi(fixture("h200c-580-query-aliases-noindex.csv")),
+        report("580.159.04", null, [gpu(0, "NVIDIA H200", H200C_UUID, null, "00000000:00:06.0")]),
+    );
+});
+
+test("H200 csv with unknown, [N/A] and deprecated columns around index, with and without units", () => {
+    const expected = report("580.159.04", null, [gpu(0, "NVIDIA H200", H200C_UUID, 143771, null)]);
+    assert.deepEqual(parseNvidiaSmi(fixture("h200c-580-query-extra-deprecated.csv")), expected);
+    assert.deepEqual(parseNvidiaSmi(fixture("h200c-580-query-extra-deprecated-nounits.csv")), expected);
+});
+
+test("asking a 580 driver for kmd_version is an error line, not a GPU", () => {
+    assert.deepEqual(parseNvidiaSmi(fixture("h200c-580-query-kmd-version-error.txt")), EMPTY);
+});
+
+test("csv without index: rows are numbered in order, whatever the column order", () => {
+    // Two rows built from the recorded alias query: the second GPU is synthetic.
+    const [header = "", row = ""] = fixture("h200c-580-query-aliases-noindex.csv").split("\n");
+    const other = row.replace(H200C_UUID, "GPU-11111111-2222-3333-4444-555555555555").replace(":00:06.0", ":00:07.0");
+    assert.deepEqual(
+        parseNvidiaSmi([header, row, other].join("\n")).gpus,
+        [
+            gpu(0, "NVIDIA H200", H200C_UUID, null, "00000000:00:06.0"),
+            gpu(1, "NVIDIA H200", "GPU-11111111-2222-3333-4444-555555555555", null, "00000000:00:07.0"),
+        ],
+    );
+});
+
+test("csv: a deprecated driver_version cell falls back to kmd_version, and is never taken as a version", () => {
+    const csv = (driver: string, kmd: string): string =>
+        `index, driver_version, kmd_version, uuid\n0, ${driver}, ${kmd}, ${H200C_UUID}\n`;
+    const deprecated = "[Requested functionality has been deprecated]";
+    assert.equal(parseNvidiaSmi(csv(deprecated, "610.43.02")).driverVersion, "610.43.02");
+    const neither = parseNvidiaSmi(csv(deprecated, "[N/A]"));
+    assert.equal(neither.driverVersion, null);
+    assert.match(neither.notes.join("\n"), /driver_version.*Requested functionality has been deprecated/);
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Labels this parser does not know: nulls with a reason, never a wrong value (issue 15)
+
+test("a banner with unknown version labels gives null versions and says why", () => {
+    // Synthetic: what a future relabelling could look like; no driver prints this today.
+    const r = parseNvidiaSmi("| NVIDIA-SMI 700.12      Kernel Driver: 700.12      CUDA Runtime Limit: 14.1     |\n");
+    assert.equal(r.driverVersion, null);
+    assert.equal(r.cudaVersion, null);
+    assert.deepEqual(r.gpus, []);
+    const notes = r.notes.join("\n");
+    assert.match(notes, /no driver version label/);
+    assert.match(notes, /Kernel Driver/);
+    assert.match(notes, /no CUDA version label/);
+});
+
+test("an unreadable value under a known banner label is null with a reason", () => {
+    const r = parseNvidiaSmi("| NVIDIA-SMI 610.62     KMD Version: ERR!     CUDA UMD Version: 13.3     |\n");
+    assert.equal(r.driverVersion, null);
+    assert.equal(r.cudaVersion, "13.3");
+    assert.match(r.notes.join("\n"), /KMD Version.*ERR!/);
+});
+
+test("a csv table whose header has no known column is skipped with a reason, not read as header-less output", () => {
+    // Synthetic header over a real row shape: read header-less, "2" would become a GPU index.
+    const csv = `fan.count, board.product, board.id\n2, NVIDIA H200, ${H200C_UUID}\n`;
+    const r = parseNvidiaSmi(csv);
+    assert.deepEqual(r.gpus, []);
+    assert.equal(r.driverVersion, null);
+    assert.match(r.notes.join("\n"), /fan\.count, board\.product, board\.id/);
+});
+
+test("notes stay short: a banner with a hundred unknown labels, a huge unknown csv header", () => {
+    const banner = parseNvidiaSmi("| NVIDIA-SMI 1 " + "Label: 1 ".repeat(100) + "|\n");
+    const csv = parseNvidiaSmi("x.y, ".repeat(2000) + "z\n" + "1, ".repeat(2000) + "2\n");
+    assert.equal(banner.notes.length, 2);
+    assert.equal(csv.notes.length, 1);
+    for (const note of [...banner.notes, ...csv.notes]) {
+        assert.ok(note.length < 600, `note of ${note.length} chars`);
+    }
+});
+
+test("notes only explain what stayed null: a readable log has none", () => {
+    const r = parseNvidiaSmi(fixture("smi-table.txt") + "| NVIDIA-SMI 700.12   Kernel Driver: 700.12 |\n");
+    assert.equal(r.driverVersion, "580.159.04");
+    assert.deepEqual(r.notes, []);
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// The verdict on an unreadable driver version (issue 15)
+
+test("verdict: an R610 pod log is read and matches an R610 host", () => {
+    const log = fixture("h200-610-table.txt") + fixture("h200-610-query-all-fields.csv");
+    const r = evaluateVerification({
+        jobSucceeded: true, log, node: "n", image: "i", minGpus: 1, hostDriverVersion: "610.43.02", hostGpuUuids: [MASKED_UUID],
+    });
+    assert.deepEqual(r.reasons, []);
+    assert.equal(r.passed, true);
+});
+
+test("verdict: an unreadable pod driver version is 'could not read', not a mismatch", () => {
+    const log = "| NVIDIA-SMI 700.12      Kernel Driver: 700.12      CUDA Runtime Limit: 14.1     |\n" +
+        fixture("h200c-580-query-aliases-noindex.csv").replace(", driver_version", ", gpu.driver").replace(", 580.159.04", ", 700.12");
+    const r = evaluateVerification({
+        jobSucceeded: true, log, node: "n", image: "i", minGpus: 1, hostDriverVersion: "700.12", hostGpuUuids: [H200C_UUID],
+    });
+    assert.equal(r.passed, false);
+    assert.equal(r.reasons.length, 1);
+    assert.match(r.reasons[0] ?? "", /^could not read the driver version from the pod's nvidia-smi output/);
+    assert.match(r.reasons[0] ?? "", /no driver version label/);
+    assert.ok(!r.reasons.some((x) => x.includes("differs")));
+});
+
+// ---------------------------------------------------------------------------------------------------------------
 // Merging outputs found in one log
 
 test("merge: the -L UUID fills the table's missing UUID on the same MIG-enabled A100", () => {
@@ -238,8 +423,9 @@ test("csv: a 4-digit lower-case PCI domain is normalised to the csv form", () =>
 test("table header with CUDA Version ERR! or N/A gives a null CUDA version", () => {
     const header = (cuda: string): string =>
         `| NVIDIA-SMI 545.46                 Driver Version: 546.80       CUDA Version: ${cuda}     |\n`;
-    assert.deepEqual(parseNvidiaSmi(header("ERR!")), report("546.80", null, []));
-    assert.deepEqual(parseNvidiaSmi(header("N/A")), report("546.80", null, []));
+    const note = (cuda: string): string => `the nvidia-smi banner shows CUDA Version "${cuda}", which is not a version`;
+    assert.deepEqual(parseNvidiaSmi(header("ERR!")), report("546.80", null, [], [note("ERR!")]));
+    assert.deepEqual(parseNvidiaSmi(header("N/A")), report("546.80", null, [], [note("N/A")]));
 });
 
 test("a CUDA version from an unrelated log line is not taken as the driver's", () => {
@@ -287,6 +473,9 @@ test("garbage: a 5 MB string of near-miss lines is rejected quickly", () => {
         "|   7   13   0   0  |      3MiB /  4864MiB | 14      0 |",
         "0, " + "x, ".repeat(40),
         "    Product Name : " + "a".repeat(800),
+        "index, " + "x.y [MiB], ".repeat(1500) + "name",
+        "0, " + "1 MiB, ".repeat(1499) + "GPU",
+        "| NVIDIA-SMI 1 " + "Label: 1 ".repeat(100) + "|",
     ].join("\n");
     const big = nearMisses.repeat(Math.ceil((5 * 1024 * 1024) / nearMisses.length));
     assert.ok(big.length >= 5 * 1024 * 1024);
@@ -323,6 +512,8 @@ test("every prefix of every fixture parses without inventing a GPU", () => {
         "smi-q-full.txt",
         "a100-mig-595-L.txt",
         "wsl2-nvidia-smi-exe-rtx2070-460-wddm-partial.txt",
+        "h200-610-q-partial.txt",
+        "h200-610-query-all-fields.csv",
     ]) {
         const text = fixture(name);
         const full = parseNvidiaSmi(text).gpus;

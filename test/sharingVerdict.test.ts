@@ -98,15 +98,15 @@ describe("evaluateSharing", () => {
 });
 
 describe("recorded on a real H200: the sharing command run 4 times at once", () => {
-    // test/fixtures/nvidia-smi/h200c-sharing: real logs and measured start/finish times. The kubelet
+    // test/fixtures/nvidia-smi/h200d-sharing: real logs and measured start/finish times. The kubelet
     // records container times to the second, so they are cut to seconds as it would show them.
-    const dir = path.join(__dirname, "fixtures", "nvidia-smi", "h200c-sharing");
+    const dir = path.join(__dirname, "fixtures", "nvidia-smi", "h200d-sharing");
     const hostUuid = /UUID: (GPU-[0-9a-f-]+)\)/.exec(fs.readFileSync(path.join(dir, "host-L.txt"), "utf8"))?.[1] ?? "";
     const times = fs.readFileSync(path.join(dir, "times.txt"), "utf8").trim().split("\n").map((l) => l.split(" "));
     const toSecond = (t: string) => `${t.slice(0, 19)}Z`;
     const pods: SharingPodEvidence[] = times.map(([i, start, end, rc]) => ({
-        name: `pod-${i}`, phase: rc === "0" ? "Succeeded" : "Failed", node: "h200c", startedAt: toSecond(start), finishedAt: toSecond(end),
-        unschedulable: null, log: fs.readFileSync(path.join(dir, `pod-${i}.log`), "utf8"),
+        name: `pod-${i}`, phase: rc === "0" ? "Succeeded" : "Failed", node: "h200d", startedAt: toSecond(start), finishedAt: toSecond(end),
+        unschedulable: null, log: fs.readFileSync(path.join(dir, `pod-${i}.txt`), "utf8"),
     }));
 
     it("all four ran at once on the host's GPU: the verdict passes", () => {

@@ -98,7 +98,7 @@ describe("evaluateVerification", () => {
         assert.equal(r.passed, false);
         assert.ok(r.reasons.includes("the verification Job did not complete successfully"));
         assert.ok(r.reasons.includes("the pod saw 0 GPU(s); verification.gpus requires at least 1"));
-        assert.ok(r.reasons.some((x) => x.startsWith("driver version in the pod (none seen)")));
+        assert.ok(r.reasons.some((x) => x.startsWith("could not read the driver version from the pod's nvidia-smi output")));
     });
 
     it("fails when a GPU in the pod shows no UUID (the plain table alone cannot be matched)", () => {
