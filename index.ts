@@ -20,6 +20,7 @@ const cfg = validatedConfig();
 
 const host = new HostPrep("host", {
     minikubeGpus: cfg.minikube.gpus,
+    minikubeForce: cfg.minikube.force,
     installToolkit: cfg.hostPrep.installToolkit,
     configureDocker: cfg.hostPrep.configureDocker,
     timeoutSeconds: cfg.hostPrep.timeoutSeconds,

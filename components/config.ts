@@ -67,6 +67,9 @@ const configSchema = z.strictObject({
             { error: `a list of addon names, e.g. ["ingress"]` }).max(32).default(["ingress"]),
         startTimeoutSeconds: int(30, 3600, "number of seconds").default(600),
         recreateIfIncompatible: bool().default(false),
+        // Passes --force to `minikube start`: lets the docker driver run as root (DRV_AS_ROOT otherwise)
+        // and skips minikube's other validations. Off: preflight then blocks root before any change.
+        force: bool().default(false),
     }, { error: "an object" }).prefault({}),
     hostPrep: z.strictObject({
         installToolkit: bool().default(true),

@@ -1,12 +1,23 @@
+import * as crypto from "crypto";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { hostScript, parseSummary } from "./hostCommand";
+import { hostProbe, hostScript, parseSummary, PROJECT_ROOT } from "./hostCommand";
 import { parseNvidiaSmi, NvidiaSmiGpu } from "./nvidiaSmi";
 
 /** Arguments of {@link HostPrep}. */
 export interface HostPrepArgs {
-    /** The `minikube.gpus` value; preflight checks the installed minikube supports it. Default: `"all"`. */
+    /**
+     * The `minikube.gpus` value: preflight checks the installed minikube and Docker support it, the runtime
+     * step prepares CDI for `nvidia.com`, and the GPU check starts its container as minikube will. Default: `"all"`.
+     */
     minikubeGpus?: pulumi.Input<string>;
+    /** `minikube.force`: running as root is then a preflight warning instead of a blocker. Default: `false`. */
+    minikubeForce?: boolean;
+    /**
+     * Names this stack in the host's record of who relies on gpu-minikube's Docker change, so destroying
+     * one stack never undoes another's. Default: `<project>.<stack>.<hash of this checkout's path>`.
+     */
+    owner?: string;
     /** Install the NVIDIA Container Toolkit when it is missing (apt hosts only). Default: `true`. */
     installToolkit?: boolean;
     /** Configure and restart Docker when its `nvidia` runtime is missing. Default: `true`. */
@@ -43,6 +54,14 @@ export interface PreflightSummary {
     toolkitInstalled: boolean;
     nvidiaRuntime: boolean;
     bpfJitHarden: number | null;
+    /** Pulumi runs as root (only passes with `minikube.force`). */
+    root: boolean;
+    /** The Docker daemon the docker CLI talks to (DOCKER_HOST or the current context); the docker provider uses it too. */
+    dockerHost: string;
+    /** Docker resolves CDI devices (checked for `minikube.gpus: nvidia.com` only). */
+    cdiEnabled: boolean;
+    /** /dev/nvidia-modeset exists (null: not checked — WSL2, CDI, or no driver). */
+    nvidiaModeset: boolean | null;
     warnings: string[];
 }
 
@@ -109,38 +128,62 @@ export class HostPrep extends pulumi.ComponentResource {
         const configureDocker = args.configureDocker ?? true;
         const timeout = String(args.timeoutSeconds ?? 180);
         const image = args.cudaImage ?? "nvidia/cuda:12.5.0-base-ubuntu22.04";
+        const gpus = args.minikubeGpus ?? "all";
+        const owner = args.owner ?? defaultOwner();
 
         const preflight = hostScript(`${name}-preflight`, {
             create: "preflight.sh",
             environment: {
-                GM_MINIKUBE_GPUS: args.minikubeGpus ?? "all",
+                GM_MINIKUBE_GPUS: gpus,
                 GM_INSTALL_TOOLKIT: String(installToolkit),
                 GM_CONFIGURE_DOCKER: String(configureDocker),
+                GM_MINIKUBE_FORCE: String(args.minikubeForce ?? false),
+                GM_IMAGE: image,
             },
         }, { parent: this });
+        this.preflight = preflight.stdout.apply((out) => toPreflight(parseSummary(out, "preflight.sh")));
 
         const toolkit = hostScript(`${name}-toolkit`, {
             create: "install-toolkit.sh",
             environment: { GM_INSTALL_TOOLKIT: String(installToolkit) },
         }, { parent: this, dependsOn: [preflight] });
 
+        const toolkitSummary = toolkit.stdout.apply((out) => parseSummary(out, "install-toolkit.sh"));
         const runtime = hostScript(`${name}-docker-runtime`, {
             create: "configure-docker-runtime.sh",
             delete: "restore-docker-runtime.sh",
-            environment: { GM_CONFIGURE_DOCKER: String(configureDocker), GM_TIMEOUT_SECONDS: timeout },
+            environment: {
+                GM_CONFIGURE_DOCKER: String(configureDocker),
+                GM_TIMEOUT_SECONDS: timeout,
+                GM_MINIKUBE_GPUS: gpus,
+                GM_OWNER: owner,
+                // A toolkit installed by this run makes the runtime step restart Docker once.
+                GM_TOOLKIT_INSTALLED_AT: toolkitSummary.apply((t) => (typeof t.installedAt === "number" ? String(t.installedAt) : "")),
+            },
         }, { parent: this, dependsOn: [toolkit] });
+
+        // The daemon the scripts' docker CLI uses (DOCKER_HOST or its current context), probed on every
+        // preview and up. It is read only once preflight has passed (on a fresh host preflight reports
+        // every blocker first); a daemon that is down since then stops the program with preflight's
+        // message for it, never with a provider error.
+        const endpoint = hostProbe("docker-endpoint.sh", {}, { parent: this })
+            .apply((out) => parseSummary(out, "docker-endpoint.sh"));
+        const dockerProvider = new docker.Provider(`${name}-docker`, {
+            host: pulumi.all([this.preflight, endpoint]).apply(([, ep]) => dockerHostOrStop(ep)),
+        }, { parent: this, dependsOn: [preflight] });
 
         // Pulled through Docker's API once the daemon is back from any restart. keepLocally: the
         // image may have been on the host before us, so destroy must not remove it.
         this.cudaImage = new docker.RemoteImage(`${name}-cuda-image`, {
             name: image,
             keepLocally: true,
-        }, { parent: this, dependsOn: [runtime] });
+        }, { parent: this, dependsOn: [runtime], provider: dockerProvider });
 
         const gpuCheck = hostScript(`${name}-docker-gpu-check`, {
             create: "docker-gpu-check.sh",
             environment: {
                 GM_IMAGE: image,
+                GM_MINIKUBE_GPUS: gpus,
                 // A new digest behind the same tag re-runs the check.
                 GM_IMAGE_ID: this.cudaImage.imageId,
                 GM_TIMEOUT_SECONDS: timeout,
@@ -148,8 +191,6 @@ export class HostPrep extends pulumi.ComponentResource {
         }, { parent: this, dependsOn: [runtime, this.cudaImage] });
         this.ready = gpuCheck;
 
-        this.preflight = preflight.stdout.apply((out) => toPreflight(parseSummary(out, "preflight.sh")));
-        const toolkitSummary = toolkit.stdout.apply((out) => parseSummary(out, "install-toolkit.sh"));
         const runtimeSummary = runtime.stdout.apply((out) => parseSummary(out, "configure-docker-runtime.sh"));
         this.summary = pulumi.all([this.preflight, toolkitSummary, runtimeSummary])
             .apply(([pre, tk, rt]) => summarizeHostPrep(pre, tk, rt));
@@ -178,6 +219,10 @@ export function toPreflight(raw: Record<string, unknown>): PreflightSummary {
         toolkitInstalled: raw.toolkitInstalled === true,
         nvidiaRuntime: raw.nvidiaRuntime === true,
         bpfJitHarden: typeof raw.bpfJitHarden === "number" ? raw.bpfJitHarden : null,
+        root: raw.root === true,
+        dockerHost: str(raw.dockerHost) ?? "",
+        cdiEnabled: raw.cdiEnabled === true,
+        nvidiaModeset: typeof raw.nvidiaModeset === "boolean" ? raw.nvidiaModeset : null,
         warnings: Array.isArray(raw.warnings) ? raw.warnings.map(String) : [],
     };
 }
@@ -216,6 +261,27 @@ export function toDockerGpuCheck(raw: Record<string, unknown>, image: string, im
         cudaVersion: report.cudaVersion,
         gpus: report.gpus,
     };
+}
+
+/**
+ * The docker provider's host from the docker-endpoint.sh probe; a daemon that does not answer stops
+ * the program with the same message preflight gives for it.
+ */
+export function dockerHostOrStop(probe: Record<string, unknown>): string {
+    if (probe.reachable !== true) {
+        throw new pulumi.RunError(`[preflight] ERROR: Docker daemon not reachable (found: ${str(probe.error) ?? "no answer"}). ` +
+            `Fix: ${str(probe.fix) ?? "start Docker, then check 'docker info'"}`);
+    }
+    return str(probe.dockerHost) ?? "unix:///var/run/docker.sock";
+}
+
+/**
+ * This stack's name in the host's users record: project and stack, plus a hash of the checkout's path,
+ * since two checkouts with their own state may both hold a stack called `dev`.
+ */
+export function defaultOwner(): string {
+    const where = crypto.createHash("sha256").update(PROJECT_ROOT).digest("hex").slice(0, 8);
+    return `${pulumi.getProject()}.${pulumi.getStack()}.${where}`.replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 128);
 }
 
 function str(v: unknown): string | null {

@@ -26,6 +26,11 @@ export interface MinikubeClusterArgs {
      * the command to run. Default: `false` (never delete a cluster without being told to).
      */
     recreateIfIncompatible?: boolean;
+    /**
+     * Pass `--force` to `minikube start` (config `minikube.force`): lets minikube's docker driver run as
+     * root, which it refuses otherwise (DRV_AS_ROOT), and skips its other validations. Default: `false`.
+     */
+    force?: boolean;
     /** Steps this one must wait for (e.g. the previous stage's `ready`). Default: none. */
     dependsOn?: pulumi.Input<pulumi.Resource>[];
 }
@@ -82,6 +87,7 @@ export class MinikubeCluster extends pulumi.ComponentResource {
                 GM_ADDONS: (args.addons ?? ["ingress"]).join(","),
                 GM_START_TIMEOUT_SECONDS: String(args.startTimeoutSeconds ?? 600),
                 GM_RECREATE_IF_INCOMPATIBLE: String(args.recreateIfIncompatible ?? false),
+                GM_MINIKUBE_FORCE: String(args.force ?? false),
                 GM_START_TOKEN: this.startToken,
             },
             // A new profile name is a different cluster: delete the old one first, never leave it

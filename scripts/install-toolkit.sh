@@ -10,8 +10,10 @@
 # Host paths overridable for tests only:
 #   GM_APT_KEYRING  default /usr/share/keyrings/nvidia-container-toolkit-keyring.gpg
 #   GM_APT_LIST     default /etc/apt/sources.list.d/nvidia-container-toolkit.list
-# Summary (last stdout line): {"stage":"toolkit","changed":bool,"skipped":bool,"version":"1.20.0"|null}
-# ("skipped": installToolkit is false and the toolkit was already there).
+# Summary (last stdout line): {"stage":"toolkit","changed":bool,"skipped":bool,"version":"1.20.0"|null,
+# "installedAt":<epoch seconds>|null} ("skipped": installToolkit is false and the toolkit was already there;
+# "installedAt": when this run installed it — the runtime step then restarts Docker once, since dockerd
+# registers its GPU driver only if the toolkit's hook was on its PATH when it started).
 set -euo pipefail
 GM_STAGE=toolkit
 # shellcheck source=SCRIPTDIR/lib/common.sh
@@ -49,7 +51,7 @@ toolkit_version() {
 }
 
 summary() {
-    printf '{"stage":"toolkit","changed":%s,"skipped":%s,"version":%s}\n' "$1" "$2" "$(json_str_or_null "$3")"
+    printf '{"stage":"toolkit","changed":%s,"skipped":%s,"version":%s,"installedAt":%s}\n' "$1" "$2" "$(json_str_or_null "$3")" "${4:-null}"
 }
 
 version=$(toolkit_version)
@@ -141,4 +143,4 @@ if [ -z "$version" ]; then
 fi
 [ "$version" != "unknown" ] || version=""
 log "installed NVIDIA Container Toolkit ${version:-(version unknown)}"
-summary true false "$version"
+summary true false "$version" "$(date +%s)"

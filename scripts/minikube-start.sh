@@ -14,7 +14,10 @@
 # Inputs (environment): GM_PROFILE, GM_DRIVER (docker), GM_GPUS (all|nvidia|nvidia.com), GM_CPUS,
 #   GM_MEMORY (8g|8192|8192mb|max|no-limit), GM_KUBERNETES_VERSION (stable|latest|v1.x.y),
 #   GM_ADDONS (comma-separated, may be empty), GM_START_TIMEOUT_SECONDS (deadline of the whole step),
-#   GM_RECREATE_IF_INCOMPATIBLE (true|false), GM_START_TOKEN (recorded for minikube-observe.sh).
+#   GM_RECREATE_IF_INCOMPATIBLE (true|false), GM_START_TOKEN (recorded for minikube-observe.sh),
+#   GM_MINIKUBE_FORCE (true|false, default false: minikube.force; true adds --force, which lets the
+#   docker driver run as root — minikube refuses it with DRV_AS_ROOT otherwise — and skips minikube's
+#   other validations).
 # Output (last stdout line): {"stage":"cluster","profile":…,"action":"created|started|unchanged|recreated",
 #   "minikubeVersion":…,"kubernetesVersion":…,"apiServer":…,"kubeconfig":"<yaml>"} — the kubeconfig
 #   embeds the certificates and is a secret. The user's ~/.kube/config is touched only by
@@ -41,6 +44,8 @@ require_match GM_ADDONS '^([a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?(,[a-z0-9]([a-z0-9-
 require_uint GM_START_TIMEOUT_SECONDS 1 86400
 require_bool GM_RECREATE_IF_INCOMPATIBLE
 require_match GM_START_TOKEN '^[A-Za-z0-9._-]{0,128}$' "up to 128 letters, digits, '.', '_' or '-'"
+GM_MINIKUBE_FORCE="${GM_MINIKUBE_FORCE:-false}"
+require_bool GM_MINIKUBE_FORCE
 
 profile="$GM_PROFILE"
 timeout_s=$((10#$GM_START_TIMEOUT_SECONDS))
@@ -172,6 +177,7 @@ else
     args=(start -p "$profile" --driver="$GM_DRIVER" --container-runtime=docker --gpus="$GM_GPUS"
         --cpus="$((10#$GM_CPUS))" --memory="$GM_MEMORY" --kubernetes-version="$want_k8s" --interactive=false)
     for addon in "${addons[@]}"; do args+=(--addons="$addon"); done
+    if [ "$GM_MINIKUBE_FORCE" = true ]; then args+=(--force); fi
     left=$((deadline - $(date +%s)))
     if [ "$left" -lt 1 ]; then
         fail "no time left to start minikube" "the ${timeout_s}s deadline passed before 'minikube start'" \
@@ -192,6 +198,19 @@ else
         reason=$(grep -o 'Exiting due to .*' "$start_log" | tail -n 1 || true)
         log "minikube start failed (exit ${rc}); its last output:"
         printf '%s\n' "$last" >&2
+        # minikube starts its node with NVIDIA_DRIVER_CAPABILITIES=all for --gpus all|nvidia
+        # (pkg/drivers/kic/oci/oci.go); on compute-only drivers the toolkit's prestart hook then fails
+        # with "nvidia-container-cli: mount error: stat failed: /dev/nvidia-modeset: no such file or
+        # directory" (kubernetes/minikube#20934).
+        if grep -q 'stat failed: /dev/nvidia-modeset' "$start_log"; then
+            fail "minikube could not start its node container: the NVIDIA driver has no /dev/nvidia-modeset (a compute-only/headless install)" \
+                "$(grep -o 'nvidia-container-cli: mount error: stat failed: /dev/nvidia-modeset[^:]*: no such file or directory' "$start_log" | head -n 1)" \
+                "minikube asks for all driver capabilities (https://github.com/kubernetes/minikube/issues/20934): run 'sudo nvidia-modprobe -m' (or 'sudo modprobe nvidia-modeset'), check 'ls -l /dev/nvidia-modeset', then 'minikube delete -p ${profile}' and 'pulumi up' again"
+        fi
+        if grep -q 'DRV_AS_ROOT' "$start_log"; then
+            fail "minikube refuses to run the docker driver as root" "${reason:-DRV_AS_ROOT}" \
+                "run Pulumi as a normal user in the docker group (as root: 'usermod -aG docker <user>'; then as <user>: 'sudo -v' and 'pulumi up'), or accept the risk: pulumi config set --path minikube.force true"
+        fi
         fail "minikube start failed (exit ${rc})" "${reason:-$(printf '%s' "$last" | tail -n 1 | sed 's/^  | //')}" \
             "read minikube's message above and fix what it names (Docker running? 'docker info'; GPU runtime configured?); 'minikube logs -p ${profile}' has details; if the profile is broken, 'minikube delete -p ${profile}' and run 'pulumi up' again"
     fi

@@ -37,7 +37,7 @@ describe("defaults", () => {
             profile: "gpu-minikube",
             minikube: {
                 driver: "docker", gpus: "all", cpus: 4, memory: "8g", kubernetesVersion: "stable",
-                addons: ["ingress"], startTimeoutSeconds: 600, recreateIfIncompatible: false,
+                addons: ["ingress"], startTimeoutSeconds: 600, recreateIfIncompatible: false, force: false,
             },
             hostPrep: { installToolkit: true, configureDocker: true, timeoutSeconds: 180 },
             devicePlugin: {
@@ -151,6 +151,11 @@ describe("minikube", () => {
         assert.equal(set({ recreateIfIncompatible: true }).recreateIfIncompatible, true);
         assert.equal(set({ recreateIfIncompatible: "false" }).recreateIfIncompatible, false);
         for (const b of ["yes", 1]) bad({ recreateIfIncompatible: b }, "recreateIfIncompatible");
+    });
+    it("force: boolean, off unless set", () => {
+        assert.equal(set({}).force, false);
+        assert.equal(set({ force: "true" }).force, true);
+        for (const b of ["yes", 1]) bad({ force: b }, "force");
     });
 });
 

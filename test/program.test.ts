@@ -28,7 +28,7 @@ const SCRIPT_STDOUT: Record<string, unknown> = {
         gpus: [{ index: 0, name: "NVIDIA H200", uuid: H200_UUID }], dockerVersion: "28.2.2", dockerDesktop: false,
         wsl2: false, minikubeVersion: "v1.37.0", toolkitInstalled: false, nvidiaRuntime: false, bpfJitHarden: 0, warnings: [],
     },
-    "install-toolkit.sh": { stage: "toolkit", changed: true, skipped: false, version: "1.20.0" },
+    "install-toolkit.sh": { stage: "toolkit", changed: true, skipped: false, version: "1.20.0", installedAt: 1764460800 },
     "configure-docker-runtime.sh": {
         stage: "docker-runtime", changed: true, restarted: true, skipped: false,
         daemonJson: "/etc/docker/daemon.json", backup: "/var/lib/gpu-minikube/docker/daemon.json.before",
@@ -102,6 +102,9 @@ before(async () => {
         },
         call(args) {
             invokes.push({ token: args.token, inputs: args.inputs });
+            if (args.token === "command:local:run" && String(args.inputs.command).endsWith("docker-endpoint.sh")) {
+                return { ...args.inputs, stdout: JSON.stringify({ stage: "docker-endpoint", dockerHost: "unix:///run/user/1000/docker.sock", reachable: true }), stderr: "" };
+            }
             if (args.token === "command:local:run") {
                 return { ...args.inputs, stdout: JSON.stringify({ state: "Running", token: "tok-1" }), stderr: "" };
             }
@@ -172,6 +175,24 @@ describe("resource graph", () => {
         assert.equal(image.inputs.keepLocally, true, "destroy must not remove an image the user may have had");
     });
 
+    it("the image is pulled through an explicit docker provider aimed at the daemon the scripts use", () => {
+        const provider = find("pulumi:providers:docker", "host-docker");
+        const image = find("docker:index/remoteImage:RemoteImage", "host-cuda-image");
+        assert.ok(image.provider.startsWith(`${provider.urn}::`), `image provider ${image.provider}`);
+        assert.equal(provider.inputs.host, "unix:///run/user/1000/docker.sock", "the endpoint docker-endpoint.sh reported");
+        assert.ok(provider.dependencies.includes(command("host-preflight").urn), "configured only after preflight");
+    });
+
+    it("the runtime step knows its stack (users record), the --gpus value and whether this run installed the toolkit", () => {
+        const env = command("host-docker-runtime").inputs.environment as Record<string, string>;
+        assert.match(env.GM_OWNER, /^gpu-minikube\.test\.[0-9a-f]{8}$/);
+        assert.equal(env.GM_MINIKUBE_GPUS, "all");
+        assert.equal(env.GM_TOOLKIT_INSTALLED_AT, "1764460800");
+        assert.equal((command("host-docker-gpu-check").inputs.environment as Record<string, string>).GM_MINIKUBE_GPUS, "all");
+        assert.equal((command("host-preflight").inputs.environment as Record<string, string>).GM_MINIKUBE_FORCE, "false");
+        assert.equal((command("cluster-start").inputs.environment as Record<string, string>).GM_MINIKUBE_FORCE, "false");
+    });
+
     it("stages run in order: host prep → cluster → device plugin → verification", () => {
         const start = command("cluster-start");
         const plugin = command("device-plugin-addon");
@@ -217,7 +238,7 @@ describe("host commands", () => {
             {
                 GM_PROFILE: "lab-42", GM_DRIVER: "docker", GM_GPUS: "all", GM_CPUS: "6", GM_MEMORY: "12g",
                 GM_KUBERNETES_VERSION: "v1.33.1", GM_ADDONS: "ingress,metrics-server", GM_START_TIMEOUT_SECONDS: "600",
-                GM_RECREATE_IF_INCOMPATIBLE: "false", GM_START_TOKEN: "tok-1", GM_SCRIPTS_SHA256: "x",
+                GM_RECREATE_IF_INCOMPATIBLE: "false", GM_START_TOKEN: "tok-1", GM_SCRIPTS_SHA256: "x", GM_MINIKUBE_FORCE: "false",
             });
         assert.equal(env("host-preflight").GM_MINIKUBE_GPUS, "all");
         assert.equal(env("host-docker-runtime").GM_TIMEOUT_SECONDS, "77");
@@ -229,7 +250,7 @@ describe("host commands", () => {
     });
 
     it("the cluster observation runs read-only, as an invoke, on every up", () => {
-        const observe = invokes.find((i) => i.token === "command:local:run");
+        const observe = invokes.find((i) => i.token === "command:local:run" && String(i.inputs.command).endsWith("minikube-observe.sh"));
         assert.ok(observe);
         assert.equal(scriptOf(observe.inputs.command), "minikube-observe.sh");
         assert.deepEqual(observe.inputs.environment, { GM_PROFILE: "lab-42" });

@@ -34,7 +34,7 @@ const SCRIPT_STDOUT: Record<string, unknown> = {
         gpus: [{ index: 0, name: "NVIDIA H200", uuid: H200_UUID }], dockerVersion: "28.2.2", dockerDesktop: false,
         wsl2: false, minikubeVersion: "v1.37.0", toolkitInstalled: true, nvidiaRuntime: true, bpfJitHarden: 0, warnings: [],
     },
-    "install-toolkit.sh": { stage: "toolkit", changed: false, skipped: false, version: "1.20.0" },
+    "install-toolkit.sh": { stage: "toolkit", changed: false, skipped: false, version: "1.20.0", installedAt: null },
     "configure-docker-runtime.sh": { stage: "docker-runtime", changed: false, restarted: false, skipped: false },
     "docker-gpu-check.sh": { stage: "docker-gpu-check", exitCode: 0, image: "nvidia/cuda:12.5.0-base-ubuntu22.04", log: POD_LOG },
     "minikube-start.sh": {
@@ -103,6 +103,9 @@ before(async () => {
             return { id: `${args.name}-id`, state };
         },
         call(args) {
+            if (args.token === "command:local:run" && String(args.inputs.command).endsWith("docker-endpoint.sh")) {
+                return { ...args.inputs, stdout: JSON.stringify({ stage: "docker-endpoint", dockerHost: "unix:///var/run/docker.sock", reachable: true }), stderr: "" };
+            }
             if (args.token === "command:local:run") return { ...args.inputs, stdout: JSON.stringify({ state: "Running", token: "tok-1" }), stderr: "" };
             return args.inputs;
         },

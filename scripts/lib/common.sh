@@ -79,6 +79,10 @@ is_true() {
     esac
 }
 
+# The fix when a privileged step finds no sudo. Never "run as root": minikube's docker driver refuses
+# root (DRV_AS_ROOT, k8s.io/minikube v1.38.1 cmd/minikube/cmd/start.go), so Pulumi runs as a normal user.
+GM_SUDO_FIX="install sudo (as root: 'apt-get install -y sudo; usermod -aG sudo <user>'), then, as that user, run 'sudo -v' right before 'pulumi up'"
+
 # as_root CMD... — runs CMD as root: directly when we are root, else through non-interactive sudo.
 # Pulumi gives commands no TTY, so a sudo password prompt would hang; `sudo -n` turns it into an error.
 as_root() {
@@ -91,7 +95,7 @@ as_root() {
         fi
         sudo -n "$@"
     else
-        fail "root is needed to run '$1'" "not root and no sudo" "run pulumi up as root or install sudo"
+        fail "root is needed to run '$1'" "not root and no sudo" "$GM_SUDO_FIX"
     fi
 }
 
@@ -105,7 +109,7 @@ can_root() {
 require_root_access() {
     [ "$(id -u)" -eq 0 ] && return 0
     if ! command -v sudo >/dev/null 2>&1; then
-        fail "root is needed for $1" "not root and no sudo" "run pulumi up as root or install sudo"
+        fail "root is needed for $1" "not root and no sudo" "$GM_SUDO_FIX"
     fi
     if ! timeout 5 sudo -n true 2>/dev/null; then
         fail "root is needed for $1" "sudo asks for a password (no TTY under Pulumi)" \

@@ -5,23 +5,29 @@
 #
 # Host paths, overridable by environment for tests ONLY (the Pulumi program never sets them):
 #   GM_DOCKER_DAEMON_JSON  Docker's daemon config file          (default /etc/docker/daemon.json)
-#   GM_STATE_DIR           where gpu-minikube keeps its backups (default /var/lib/gpu-minikube; root-owned)
+#   GM_HOST_STATE_DIR      where gpu-minikube keeps its host-wide records and backups (default
+#                          /var/lib/gpu-minikube; root-owned). Not GM_STATE_DIR: that is the per-user
+#                          notes dir of the cluster scripts (lib/common.sh, default ~/.gpu-minikube), and
+#                          one name with two defaults would put both in one place when it is set.
 #   GM_PROC_DIR            procfs, read for WSL2, PID 1 and net.core.bpf_jit_harden (default /proc)
 #   GM_RUN_DIR             /run, read for systemd detection      (default /run)
 #   GM_DOCKER_LOG_FILE     dockerd's log on hosts without systemd (default /var/log/docker.log)
+#   GM_CDI_SPEC_DIR        where the NVIDIA CDI spec is written (default /etc/cdi, as `nvidia-ctk cdi
+#                          generate` and Docker's default CDI spec dirs /etc/cdi, /var/run/cdi have it)
 
 GM_DOCKER_DAEMON_JSON="${GM_DOCKER_DAEMON_JSON:-/etc/docker/daemon.json}"
-GM_STATE_DIR="${GM_STATE_DIR:-/var/lib/gpu-minikube}"
+GM_HOST_STATE_DIR="${GM_HOST_STATE_DIR:-/var/lib/gpu-minikube}"
 GM_PROC_DIR="${GM_PROC_DIR:-/proc}"
 GM_RUN_DIR="${GM_RUN_DIR:-/run}"
 GM_DOCKER_LOG_FILE="${GM_DOCKER_LOG_FILE:-/var/log/docker.log}"
+GM_CDI_SPEC_DIR="${GM_CDI_SPEC_DIR:-/etc/cdi}"
 
 # Seconds one `docker info` / `docker version` may take before we call the daemon unresponsive
 # (optional input; preflight sets it from GM_PREFLIGHT_CALL_SECONDS).
 GM_DOCKER_CALL_SECONDS="${GM_DOCKER_CALL_SECONDS:-10}"
 
 # What we record about our daemon.json change, so destroy can undo exactly that (see record_* below).
-GM_RUNTIME_RECORD_DIR="${GM_STATE_DIR}/docker-runtime"
+GM_RUNTIME_RECORD_DIR="${GM_HOST_STATE_DIR}/docker-runtime"
 
 # Where Docker Desktop keeps the runtime setting (its UI writes its own daemon.json).
 GM_DESKTOP_FIX="open Docker Desktop → Settings → Docker Engine, add \"runtimes\": {\"nvidia\": {\"path\": \"nvidia-container-runtime\", \"args\": []}} to the JSON, then Apply & restart (on WSL2 also enable Settings → Resources → WSL integration for this distro)"
@@ -29,10 +35,11 @@ GM_DESKTOP_FIX="open Docker Desktop → Settings → Docker Engine, add \"runtim
 # validate_host_paths — the overridable host paths must be plain absolute paths.
 validate_host_paths() {
     require_path GM_DOCKER_DAEMON_JSON
-    require_path GM_STATE_DIR
+    require_path GM_HOST_STATE_DIR
     require_path GM_PROC_DIR
     require_path GM_RUN_DIR
     require_path GM_DOCKER_LOG_FILE
+    require_path GM_CDI_SPEC_DIR
     require_uint GM_DOCKER_CALL_SECONDS 1 300
 }
 
@@ -85,6 +92,43 @@ docker_unreachable_fix() {
         *)
             printf '%s' "start Docker: 'sudo systemctl start docker' (no systemd: 'sudo service docker start'; Docker Desktop: start the app), then check 'docker info'" ;;
     esac
+}
+
+# docker_endpoint — the daemon this user's docker CLI talks to: DOCKER_HOST, else the current context's
+# endpoint (`docker context inspect` honours both). The Pulumi docker provider is pointed at the same one.
+docker_endpoint() {
+    local ep="" ctx="${DOCKER_CONTEXT:-}"
+    if [ -n "${DOCKER_HOST:-}" ]; then
+        printf '%s' "$DOCKER_HOST"
+        return 0
+    fi
+    # No context chosen (DOCKER_CONTEXT, or currentContext in the CLI's config.json): the default
+    # socket, without starting the CLI (as the CLI resolves it: docker/cli cli/command/cli.go).
+    if [ -z "$ctx" ]; then
+        ctx=$(sed -n 's/.*"currentContext"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' "${DOCKER_CONFIG:-$HOME/.docker}/config.json" 2>/dev/null | head -n 1) || ctx=""
+    fi
+    if [ -z "$ctx" ] || [ "$ctx" = default ]; then
+        printf 'unix:///var/run/docker.sock'
+        return 0
+    fi
+    ep=$(with_deadline "$GM_DOCKER_CALL_SECONDS" docker context inspect --format '{{.Endpoints.docker.Host}}' 2>/dev/null | head -n 1) || ep=""
+    printf '%s' "${ep:-unix:///var/run/docker.sock}"
+}
+
+# docker_cdi_enabled — the running daemon resolves CDI devices: `docker info` lists CDI spec dirs only
+# when its CDI feature is on (Docker ≥ 25 with features.cdi; on by default since 28.2). Older daemons
+# leave the field empty.
+docker_cdi_enabled() {
+    local dirs
+    dirs=$(with_deadline "$GM_DOCKER_CALL_SECONDS" docker info --format '{{json .CDISpecDirs}}' 2>/dev/null) || return 1
+    [[ "$dirs" == *'"/'* ]]
+}
+
+# docker_version_ge VERSION MIN — Docker's version (e.g. 20.10.24+dfsg1, 28.2.2) is at least MIN.
+docker_version_ge() {
+    local v
+    v=$(grep -oE '^[0-9]+(\.[0-9]+){0,2}' <<<"$1") || return 1
+    version_ge "$v" "$2"
 }
 
 # runtimes_have_nvidia RUNTIMES_JSON — whether Docker's runtimes include `nvidia`.
@@ -243,4 +287,65 @@ record_archive() {
     dest="${GM_RUNTIME_RECORD_DIR}.$1-$(date +%Y%m%dT%H%M%S)"
     as_root mv "$GM_RUNTIME_RECORD_DIR" "$dest"
     printf '%s' "$dest"
+}
+
+# --- who relies on the recorded changes (two stacks on one host) ---
+# Every stack whose runtime step relies on a change gpu-minikube recorded on this host (the daemon.json
+# edit, the CDI spec) has a file users/<owner> in $GM_HOST_STATE_DIR. Destroy removes its own file and undoes
+# the recorded changes only when no other stack's file is left, so destroying one stack never pulls the
+# runtime (and restarts Docker) under another stack's running cluster.
+GM_USERS_DIR="${GM_HOST_STATE_DIR}/users"
+# The CDI spec we wrote, recorded like the daemon.json change (target, before, written.sha256, backup).
+GM_CDI_RECORD_DIR="${GM_HOST_STATE_DIR}/cdi-spec"
+
+# require_owner — GM_OWNER names this stack (project.stack.<hash of the checkout>); a file name.
+require_owner() {
+    require_env GM_OWNER
+    require_match GM_OWNER '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$' "up to 128 letters, digits, '.', '_' or '-'"
+}
+
+# any_record_exists — gpu-minikube recorded a host change that someone may rely on.
+any_record_exists() {
+    record_exists || [ -f "${GM_CDI_RECORD_DIR}/written.sha256" ]
+}
+
+# users_list — the stacks registered as relying on the recorded changes, comma-separated.
+users_list() {
+    local f out=""
+    [ -d "$GM_USERS_DIR" ] || return 0
+    for f in "$GM_USERS_DIR"/*; do
+        [ -f "$f" ] || continue
+        out+="${out:+,}$(basename "$f")"
+    done
+    printf '%s' "$out"
+}
+
+# user_register OWNER — records that OWNER relies on the recorded changes (idempotent).
+user_register() {
+    [ -f "${GM_USERS_DIR}/$1" ] && return 0
+    as_root mkdir -p "$GM_USERS_DIR"
+    date -u +%Y-%m-%dT%H:%M:%SZ | root_write "${GM_USERS_DIR}/$1"
+}
+
+# user_registered OWNER — OWNER's file exists.
+user_registered() {
+    [ -f "${GM_USERS_DIR}/$1" ]
+}
+
+# user_unregister OWNER — removes OWNER's file (and the dir once empty).
+user_unregister() {
+    [ -f "${GM_USERS_DIR}/$1" ] || return 0
+    as_root rm -f "${GM_USERS_DIR}/$1"
+    as_root rmdir "$GM_USERS_DIR" 2>/dev/null || true
+}
+
+# cdi_spec_file — where the NVIDIA CDI spec lives.
+cdi_spec_file() {
+    printf '%s/nvidia.yaml' "$GM_CDI_SPEC_DIR"
+}
+
+# cdi_spec_usable — some spec in GM_CDI_SPEC_DIR defines nvidia.com/gpu=all (as `nvidia-ctk cdi list` reads it).
+cdi_spec_usable() {
+    [ -d "$GM_CDI_SPEC_DIR" ] || return 1
+    with_deadline 20 nvidia-ctk cdi list --spec-dir "$GM_CDI_SPEC_DIR" 2>/dev/null | grep -qx 'nvidia.com/gpu=all'
 }

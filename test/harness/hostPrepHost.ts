@@ -6,7 +6,7 @@ import { JournalEntry, ScriptRun, SimHost, STANDINS_DIR, useMinikubeSim } from "
 /**
  * A simulated host for the host-prep scripts (preflight, toolkit, Docker runtime, GPU check), on top of
  * {@link SimHost}: the stand-ins those scripts meet, and every host path they touch redirected into
- * the sim's temp dir through the scripts' test-only overrides (GM_DOCKER_DAEMON_JSON, GM_STATE_DIR,
+ * the sim's temp dir through the scripts' test-only overrides (GM_DOCKER_DAEMON_JSON, GM_HOST_STATE_DIR,
  * GM_PROC_DIR, GM_RUN_DIR, GM_DOCKER_LOG_FILE, GM_WSL_LIB_DIR, GM_APT_KEYRING, GM_APT_LIST), so the
  * machine's real /etc, /var and /proc are never written or read.
  *
@@ -21,7 +21,7 @@ export const HOST_PREP_STANDINS = [
 ];
 
 /** The NVIDIA Container Toolkit's binaries, as the stand-in apt-get installs them. */
-export const TOOLKIT_BINARIES = ["nvidia-ctk", "nvidia-container-runtime-hook", "nvidia-container-runtime"];
+export const TOOLKIT_BINARIES = ["nvidia-ctk", "nvidia-container-runtime-hook", "nvidia-container-runtime", "nvidia-cdi-hook"];
 
 /** Options for {@link HostPrepHost.create}. */
 export interface HostPrepHostOptions {
@@ -43,6 +43,8 @@ export interface HostPrepHostOptions {
     minikubeVersion?: string;
     /** The stub Docker daemon (ignored once a private dockerd is attached). */
     docker?: StubDockerOptions;
+    /** /dev/nvidia-modeset exists (false: a compute-only/headless driver install). Default: true. */
+    nvidiaModeset?: boolean;
 }
 
 /** What the stub Docker daemon shows. */
@@ -72,6 +74,10 @@ export class HostPrepHost {
         wslLibDir: string;
         aptKeyring: string;
         aptList: string;
+        /** Where the CDI spec goes (the host's /etc/cdi). */
+        cdiSpecDir: string;
+        /** The host's /dev, as far as preflight looks (nvidia-modeset). */
+        devDir: string;
     };
     private nvidiaCtk?: string;
 
@@ -87,6 +93,8 @@ export class HostPrepHost {
             wslLibDir: path.join(fsRoot, "usr", "lib", "wsl", "lib"),
             aptKeyring: path.join(fsRoot, "usr", "share", "keyrings", "nvidia-container-toolkit-keyring.gpg"),
             aptList: path.join(fsRoot, "etc", "apt", "sources.list.d", "nvidia-container-toolkit.list"),
+            cdiSpecDir: path.join(fsRoot, "etc", "cdi"),
+            devDir: path.join(fsRoot, "dev"),
         };
     }
 
@@ -104,6 +112,10 @@ export class HostPrepHost {
             bpfJitHarden: options.bpfJitHarden === undefined ? 0 : options.bpfJitHarden,
         });
         host.writeDaemonJson(options.daemonJson ?? null);
+        // Where the hook and docker stand-ins look for the host's /dev and CDI specs.
+        fs.writeFileSync(path.join(host.sim.state, "dev-dir"), host.paths.devDir);
+        fs.writeFileSync(path.join(host.sim.state, "cdi-spec-dir"), host.paths.cdiSpecDir);
+        host.setModeset(options.nvidiaModeset ?? true);
         if (options.minikubeVersion) host.setMinikubeVersion(options.minikubeVersion);
         if (options.toolkitInstalled) host.installToolkit();
         host.stubDocker(options.docker ?? {});
@@ -120,6 +132,19 @@ export class HostPrepHost {
         fs.writeFileSync(path.join(proc, "1", "comm"), p.systemd ? "systemd\n" : "init\n");
         fs.writeFileSync(path.join(proc, "sys", "kernel", "osrelease"), `${p.osRelease}\n`);
         if (p.bpfJitHarden !== null) fs.writeFileSync(path.join(proc, "sys", "net", "core", "bpf_jit_harden"), `${p.bpfJitHarden}\n`);
+    }
+
+    /** Creates or removes the host's /dev/nvidia-modeset (a plain file: only its existence is checked). */
+    setModeset(present: boolean): void {
+        fs.mkdirSync(this.paths.devDir, { recursive: true });
+        const node = path.join(this.paths.devDir, "nvidia-modeset");
+        if (present) fs.writeFileSync(node, "");
+        else fs.rmSync(node, { force: true });
+    }
+
+    /** The CUDA version the (simulated) driver supports, as the hook stand-in checks images against. */
+    setDriverCuda(version: string): void {
+        fs.writeFileSync(path.join(this.sim.state, "driver-cuda"), `${version}\n`);
     }
 
     /** Writes (or, with null, removes) the host's daemon.json. */
@@ -196,12 +221,14 @@ export class HostPrepHost {
         const realDockerd = fs.existsSync(path.join(this.sim.state, "dockerd", "conf"));
         return {
             GM_DOCKER_DAEMON_JSON: this.paths.daemonJson,
-            GM_STATE_DIR: this.paths.stateDir,
+            GM_HOST_STATE_DIR: this.paths.stateDir,
             GM_PROC_DIR: this.paths.procDir,
             GM_RUN_DIR: this.paths.runDir,
             GM_WSL_LIB_DIR: this.paths.wslLibDir,
             GM_APT_KEYRING: this.paths.aptKeyring,
             GM_APT_LIST: this.paths.aptList,
+            GM_CDI_SPEC_DIR: this.paths.cdiSpecDir,
+            GM_DEV_DIR: this.paths.devDir,
             GM_DOCKER_LOG_FILE: realDockerd
                 ? path.join(this.sim.state, "dockerd", "dockerd.log")
                 : path.join(this.sim.state, "docker", "log"),
@@ -216,6 +243,9 @@ export class HostPrepHost {
      * used otherwise: it is called often, and a stand-in costs a bash start each time).
      */
     run(script: string, inputs: Record<string, string> = {}, timeoutMs = 60_000): Promise<ScriptRun> {
+        // Preflight refuses root (minikube's docker driver does), and the tests really run as root:
+        // it sees the normal user the README asks for unless a test says otherwise (SIM_UID "0").
+        if (script === "preflight.sh" && inputs.SIM_UID === undefined) inputs = { ...inputs, SIM_UID: "1000" };
         if (inputs.SIM_UID !== undefined && !fs.existsSync(path.join(this.sim.bin, "id"))) this.sim.addStandin("id");
         return this.sim.runScript(script, { ...this.hostEnv(), ...inputs }, timeoutMs);
     }
@@ -245,7 +275,7 @@ export function isMutating(e: JournalEntry): boolean {
         case "apt-get": return words.some((w) => ["install", "update", "remove", "upgrade"].includes(w));
         case "curl":
         case "gpg": return true;
-        case "nvidia-ctk": return e.args[0] === "runtime" || e.args[0] === "cdi";
+        case "nvidia-ctk": return e.args[0] === "runtime" || (e.args[0] === "cdi" && e.args[1] !== "list");
         case "systemctl": return words.some((w) => ["restart", "start", "stop", "reload", "try-restart", "reload-or-restart"].includes(w));
         case "service": return words.some((w) => ["restart", "start", "stop", "reload"].includes(w));
         default: return false;

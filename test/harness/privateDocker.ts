@@ -17,7 +17,8 @@ import { NVIDIA_SMI_FIXTURES, SimHost, STANDINS_DIR } from "./simHost";
  * nvidia-container-runtime-hook is there at start, as on a real host.
  *
  * One {@link DockerEngine} per test file holds the data-root (and the test image, imported once from
- * a busybox-static rootfs whose `nvidia-smi` prints the recorded H200 output); daemons attached to
+ * a busybox-static rootfs whose `nvidia-smi` prints the recorded H200 output, with NVIDIA_REQUIRE_CUDA
+ * "cuda>=12.5" as nvidia/cuda:12.5.0 images have); daemons attached to
  * successive hosts reuse it, one at a time. Call {@link DockerEngine.shutdown} in an `after` hook: it
  * stops any daemon still running (also its containerd) and removes the temp dirs.
  */
@@ -137,7 +138,9 @@ export class DockerEngine {
             "esac",
             "",
         ].join("\n"), { mode: 0o755 });
-        const res = spawnSync("bash", ["-c", 'tar -C "$ROOTFS" -c . | "$CLI" import - "$IMAGE"'], {
+        // Like nvidia/cuda:12.5.0-base (its Dockerfile sets NVIDIA_REQUIRE_CUDA), so the toolkit's
+        // requirement check has something to check against the driver's CUDA.
+        const res = spawnSync("bash", ["-c", 'tar -C "$ROOTFS" -c . | "$CLI" import --change "ENV NVIDIA_REQUIRE_CUDA=cuda>=12.5" - "$IMAGE"'], {
             env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", ROOTFS: rootfs, CLI: this.cli, IMAGE: TEST_IMAGE, ...daemon.env() },
             encoding: "utf8",
         });

@@ -32,6 +32,7 @@ const INPUTS = {
     GM_CONFIGURE_DOCKER: "true",
     GM_TIMEOUT_SECONDS: "30",
     GM_IMAGE: TEST_IMAGE,
+    GM_OWNER: "gpu-minikube.dev.0a1b2c3d",
 };
 const H200 = {
     index: 0,
@@ -91,9 +92,12 @@ describe("host prep on a real Docker daemon", { skip: missing ?? false }, () => 
             assert.equal(pre.dockerVersion, d.info("{{.ServerVersion}}"));
             assert.equal(pre.toolkitInstalled, false);
             assert.equal(pre.nvidiaRuntime, false);
-            assert.deepEqual(ok(await h.run("install-toolkit.sh", INPUTS)), { stage: "toolkit", changed: true, skipped: false, version: "1.20.0" });
-            assert.deepEqual(ok(await h.run("configure-docker-runtime.sh", INPUTS)), {
+            const tk = ok(await h.run("install-toolkit.sh", INPUTS));
+            assert.deepEqual(tk, { stage: "toolkit", changed: true, skipped: false, version: "1.20.0", installedAt: tk.installedAt });
+            const withInstall = { ...INPUTS, GM_TOOLKIT_INSTALLED_AT: String(tk.installedAt) };
+            assert.deepEqual(ok(await h.run("configure-docker-runtime.sh", withInstall)), {
                 stage: "docker-runtime", changed: true, restarted: true, skipped: false, daemonJson: h.paths.daemonJson, backup: null,
+                cdi: false, cdiSpec: null, cdiSpecChanged: false, owner: INPUTS.GM_OWNER, registered: true, users: [INPUTS.GM_OWNER],
             });
             // The real nvidia-ctk wrote the file; Docker restarted exactly once and now lists the runtime.
             assert.deepEqual(JSON.parse(h.readDaemonJson() ?? "null"), { runtimes: { nvidia: { args: [], path: "nvidia-container-runtime" } } });
@@ -116,8 +120,10 @@ describe("host prep on a real Docker daemon", { skip: missing ?? false }, () => 
             assert.equal(report.driverVersion, "580.159.04");
             assert.equal(report.cudaVersion, "13.0");
             assert.deepEqual(report.gpus, [H200]);
-            // Docker's GPU driver ran the toolkit hook for the container, with all GPUs requested.
-            assert.deepEqual(fs.readFileSync(path.join(h.sim.state, "hook-calls"), "utf8").trim().split("\n"), ["prestart NVIDIA_VISIBLE_DEVICES=all"]);
+            // Docker's GPU driver ran the toolkit hook for the container with all GPUs and, as minikube's
+            // node container has them, all driver capabilities.
+            assert.deepEqual(fs.readFileSync(path.join(h.sim.state, "hook-calls"), "utf8").trim().split("\n"),
+                ["prestart NVIDIA_VISIBLE_DEVICES=all NVIDIA_DRIVER_CAPABILITIES=all"]);
             // The `nvidia` runtime nvidia-ctk registered works too.
             const viaRuntime = d.docker(["run", "--rm", "--network=none", "--runtime=nvidia", TEST_IMAGE, "nvidia-smi", "-L"]);
             assert.equal(viaRuntime.code, 0, viaRuntime.stderr);
@@ -129,8 +135,9 @@ describe("host prep on a real Docker daemon", { skip: missing ?? false }, () => 
             const pid = d.pid();
             h.sim.resetJournal();
             for (const script of ["preflight.sh", "install-toolkit.sh", "configure-docker-runtime.sh", "docker-gpu-check.sh"]) {
-                const s = ok(await h.run(script, INPUTS));
-                if (script === "install-toolkit.sh") assert.deepEqual({ ...s }, { stage: "toolkit", changed: false, skipped: false, version: "1.20.0" });
+                // The runtime step re-runs with the inputs Pulumi stored (the same install time): no second restart.
+                const s = ok(await h.run(script, withInstall));
+                if (script === "install-toolkit.sh") assert.deepEqual({ ...s }, { stage: "toolkit", changed: false, skipped: false, version: "1.20.0", installedAt: null });
                 if (script === "configure-docker-runtime.sh") assert.deepEqual([s.changed, s.restarted], [false, false]);
             }
             assert.deepEqual(h.mutatingCalls(), []);
@@ -142,7 +149,7 @@ describe("host prep on a real Docker daemon", { skip: missing ?? false }, () => 
             // destroy: there was no daemon.json before, so ours goes; one restart; nvidia gone.
             h.sim.resetJournal();
             assert.deepEqual(ok(await h.run("restore-docker-runtime.sh", INPUTS)), {
-                stage: "docker-runtime-restore", restored: true, restarted: true,
+                stage: "docker-runtime-restore", restored: true, restarted: true, cdiSpecRemoved: false, users: [],
                 reason: `removed ${h.paths.daemonJson}, which gpu-minikube had created`,
             });
             assert.equal(h.readDaemonJson(), null);
@@ -154,6 +161,135 @@ describe("host prep on a real Docker daemon", { skip: missing ?? false }, () => 
             h.sim.resetJournal();
             assert.equal(ok(await h.run("restore-docker-runtime.sh", INPUTS)).restarted, false);
             assert.deepEqual(h.mutatingCalls(), []);
+        });
+    });
+
+    it("two stacks on one host: destroying either never undoes the change the other relies on; the last one out restores", async () => {
+        for (const firstOut of ["a", "b"]) {
+            await onHost({ toolkitInstalled: true, daemonJson: USER_DAEMON_JSON }, async (h, d) => {
+                const a = { ...INPUTS, GM_OWNER: "gpu-minikube.a.11111111" };
+                const b = { ...INPUTS, GM_OWNER: "gpu-minikube.b.22222222" };
+                // Stack A changes daemon.json (one restart); stack B finds the runtime and changes nothing.
+                const upA = await h.run("configure-docker-runtime.sh", a);
+                assert.deepEqual([ok(upA).changed, summaryOf(upA).restarted], [true, true]);
+                const upB = await h.run("configure-docker-runtime.sh", b);
+                assert.deepEqual([ok(upB).changed, summaryOf(upB).restarted], [false, false]);
+                const written = h.readDaemonJson();
+                assert.equal(d.pids().length, 2);
+
+                // Each destroy gets its own create's summary, as @pulumi/command passes it.
+                const destroy = (who: Record<string, string>, up: ScriptRun) =>
+                    h.run("restore-docker-runtime.sh", { ...who, PULUMI_COMMAND_STDOUT: up.stdout });
+                const [first, second] = firstOut === "a" ? [[a, upA], [b, upB]] as const : [[b, upB], [a, upA]] as const;
+                h.sim.resetJournal();
+                const r1 = ok(await destroy(first[0], first[1]));
+                assert.deepEqual([r1.restored, r1.restarted], [false, false], `destroying ${firstOut} first`);
+                assert.match(String(r1.reason), new RegExp(`still used by ${second[0].GM_OWNER}`));
+                assert.equal(h.readDaemonJson(), written, "the other stack's runtime stays");
+                assert.equal(d.pids().length, 2, "Docker was not restarted under the other stack's cluster");
+                assert.ok(d.runtimes().includes("nvidia"));
+                assert.equal(restarts(h), 0);
+                // Both stacks had noted that they rely on A's change.
+                assert.deepEqual([summaryOf(upB).registered, summaryOf(upB).users], [true, [a.GM_OWNER, b.GM_OWNER]]);
+
+                const r2 = ok(await destroy(second[0], second[1]));
+                assert.deepEqual([r2.restored, r2.restarted, r2.users], [true, true, []]);
+                assert.equal(h.readDaemonJson(), USER_DAEMON_JSON, "restored byte-for-byte by the last stack out");
+                assert.ok(!d.runtimes().includes("nvidia"));
+                assert.equal(d.pids().length, 3);
+                assert.equal(h.record(), null);
+            });
+        }
+    });
+
+    it("a stack whose runtime step changed nothing and relied on nothing recorded: its destroy is a no-op", async () => {
+        await onHost({ toolkitInstalled: true, daemonJson: USER_DAEMON_JSON }, async (h, d) => {
+            // The user configured the runtime by hand before gpu-minikube: nothing recorded.
+            h.writeDaemonJson(JSON.stringify({ runtimes: { nvidia: { args: [], path: "nvidia-container-runtime" } } }));
+            d.restart();
+            const up = ok(await h.run("configure-docker-runtime.sh", INPUTS));
+            assert.equal(up.changed, false);
+            // Then another stack's change is recorded (as if its up had run while the file lacked the runtime).
+            const other = { ...INPUTS, GM_OWNER: "gpu-minikube.other.33333333" };
+            h.writeDaemonJson(USER_DAEMON_JSON);
+            d.restart();
+            const upOther = await h.run("configure-docker-runtime.sh", other);
+            assert.equal(ok(upOther).changed, true);
+            const pids = d.pids().length;
+            const r = ok(await h.run("restore-docker-runtime.sh", { ...INPUTS, PULUMI_COMMAND_STDOUT: JSON.stringify(up) }));
+            assert.deepEqual([r.restored, r.restarted], [false, false]);
+            assert.match(String(r.reason), /this stack's runtime step changed nothing/);
+            assert.equal(d.pids().length, pids);
+            assert.ok(d.runtimes().includes("nvidia"));
+            assert.equal(up.registered, false, "it relied on no recorded change when it ran");
+        });
+    });
+
+    it("toolkit installed by this run while daemon.json already names the runtime: Docker restarts once so --gpus works", async () => {
+        const runtimeJson = JSON.stringify({ runtimes: { nvidia: { args: [], path: "nvidia-container-runtime" } } });
+        await onHost({ daemonJson: runtimeJson }, async (h, d) => {
+            // Docker started before the toolkit: it lists the runtime (from daemon.json) but has no GPU driver.
+            assert.ok(d.runtimes().includes("nvidia"));
+            const tk = ok(await h.run("install-toolkit.sh", INPUTS));
+            assert.equal(tk.changed, true);
+            const inputs = { ...INPUTS, GM_TOOLKIT_INSTALLED_AT: String(tk.installedAt) };
+            const s = ok(await h.run("configure-docker-runtime.sh", inputs));
+            assert.deepEqual([s.changed, s.restarted], [false, true]);
+            assert.equal(d.pids().length, 2);
+            assert.equal(h.readDaemonJson(), runtimeJson, "daemon.json untouched");
+            ok(await h.run("docker-gpu-check.sh", INPUTS));
+            // A re-run with the same stored inputs does not restart again.
+            assert.equal(ok(await h.run("configure-docker-runtime.sh", inputs)).restarted, false);
+            assert.equal(d.pids().length, 2);
+        });
+    });
+
+    it("compute-only driver (no /dev/nvidia-modeset): the check fails as minikube's node would, quoting Docker's error line, with the modprobe fix", async () => {
+        await onHost({ toolkitInstalled: true, nvidiaModeset: false }, async (h, d) => {
+            ok(await h.run("configure-docker-runtime.sh", INPUTS));
+            // Docker's default capabilities pass on such a host (what the old check ran)…
+            const plain = d.docker(["run", "--rm", "--network=none", "--gpus", "all", TEST_IMAGE, "nvidia-smi", "-L"]);
+            assert.equal(plain.code, 0, plain.stderr);
+            // …minikube's NVIDIA_DRIVER_CAPABILITIES=all does not.
+            const run = await h.run("docker-gpu-check.sh", INPUTS);
+            assert.equal(run.code, 1);
+            const error = run.stderr.trim().split("\n").pop() ?? "";
+            assert.match(error, /^\[docker-gpu-check\] ERROR: the GPU check container failed \(found: exit 12\d: docker: Error response from daemon: .*hook.*nvidia-container-cli: mount error: stat failed: \/dev\/nvidia-modeset: no such file or directory.*\)\. Fix: .*issues\/20934.*sudo nvidia-modprobe -m.*sudo modprobe nvidia-modeset/);
+            assert.doesNotMatch(error, /Run 'docker run --help'/);
+            // The fix works: with the node present the same check passes.
+            h.setModeset(true);
+            ok(await h.run("docker-gpu-check.sh", INPUTS));
+        });
+    });
+
+    it("driver too old for the image's CUDA: its own error and fix (the toolkit's 'unsatisfied condition: cuda>=12.5')", async () => {
+        await onHost({ toolkitInstalled: true }, async (h) => {
+            ok(await h.run("configure-docker-runtime.sh", INPUTS));
+            h.setDriverCuda("12.2");
+            const run = await h.run("docker-gpu-check.sh", INPUTS);
+            assert.equal(run.code, 1);
+            const error = run.stderr.trim().split("\n").pop() ?? "";
+            assert.match(error, /\(found: exit 12\d: docker: Error response from daemon: .*unsatisfied condition: cuda>=12\.5, please update your driver.*\)\. Fix: the NVIDIA driver is too old for the CUDA version .* requires \(cuda>=12\.5\): upgrade the driver.*verification\.image/);
+        });
+    });
+
+    it("CDI on this Docker (20.10, before CDI): preflight and the runtime step block with the reason, before any change", async () => {
+        await onHost({ toolkitInstalled: true, daemonJson: USER_DAEMON_JSON }, async (h, d) => {
+            const version = d.info("{{.ServerVersion}}");
+            const cdi = { ...INPUTS, GM_MINIKUBE_GPUS: "nvidia.com" };
+            const pre = await h.run("preflight.sh", cdi);
+            if (/^(2[5-9]|[3-9][0-9])\./.test(version)) return; // a CDI-capable daemon: nothing to block
+            assert.equal(pre.code, 1);
+            assert.match(pre.stderr, new RegExp(`nvidia\\.com \\(CDI\\) needs Docker Engine 25 or newer \\(found: Docker ${version.replace(/[.+]/g, "\\$&")}\\)`));
+            const run = await h.run("configure-docker-runtime.sh", cdi);
+            assert.equal(run.code, 1);
+            assert.equal(h.readDaemonJson(), USER_DAEMON_JSON);
+            assert.equal(d.pids().length, 1);
+            // What this Docker says to minikube's CDI flag, and how the GPU check reads it.
+            const check = await h.run("docker-gpu-check.sh", cdi);
+            assert.equal(check.code, 1);
+            // Docker's CLI 28 against this older API takes the CDI name for a device path.
+            assert.match(check.stderr, /ERROR: Docker does not resolve CDI devices, which minikube\.gpus nvidia\.com needs \(found: docker: nvidia\.com\/gpu=all is not an absolute path\.\)\. Fix: this Docker does not resolve CDI devices/);
         });
     });
 

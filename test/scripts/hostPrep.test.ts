@@ -5,6 +5,7 @@ import * as path from "node:path";
 import { afterEach, describe, it } from "node:test";
 import { parseNvidiaSmi } from "../../components/nvidiaSmi";
 import { HostPrepHost, HostPrepHostOptions } from "../harness/hostPrepHost";
+import { ensureNvidiaCtk } from "../harness/nvidiaCtk";
 import { ScriptRun, summaryOf } from "../harness/simHost";
 
 /**
@@ -21,6 +22,7 @@ const INPUTS = {
     GM_CONFIGURE_DOCKER: "true",
     GM_TIMEOUT_SECONDS: "10",
     GM_IMAGE: IMAGE,
+    GM_OWNER: "gpu-minikube.dev.0a1b2c3d",
 };
 const H200_UUID = "GPU-6121f79f-64c1-4fce-d205-887843b4899e";
 const NVIDIA_RUNTIME_JSON = '{\n    "runtimes": {\n        "nvidia": {\n            "args": [],\n            "path": "nvidia-container-runtime"\n        }\n    }\n}';
@@ -72,6 +74,10 @@ describe("preflight.sh", () => {
             toolkitInstalled: true,
             nvidiaRuntime: true,
             bpfJitHarden: 0,
+            root: false,
+            dockerHost: "unix:///var/run/docker.sock",
+            cdiEnabled: false,
+            nvidiaModeset: true,
             warnings: [],
         });
         assert.deepEqual(h.mutatingCalls(), []);
@@ -200,6 +206,9 @@ describe("preflight.sh", () => {
         const s = summaryOf(run);
         assert.equal(s.wsl2, true);
         assert.equal(s.driverVersion, "580.159.04");
+        // Not shown to work: a labelled warning with the upstream issue, never a silent pass.
+        assert.match((s.warnings as string[]).join("\n"), /^WSL2 is not a supported GPU host for minikube: .*https:\/\/github\.com\/kubernetes\/minikube\/issues\/17654.*has not been shown to work on WSL2/m);
+        assert.equal(s.nvidiaModeset, null, "WSL2 has no /dev/nvidia* nodes to check");
         // Without the Windows driver, the blocker says where the driver belongs.
         fs.rmSync(path.join(h.paths.wslLibDir, "nvidia-smi"));
         const run2 = await h.run("preflight.sh", INPUTS);
@@ -217,11 +226,68 @@ describe("preflight.sh", () => {
         const run = await h.run("preflight.sh", INPUTS);
         assertFailed(run, "preflight", /Docker Desktop has no nvidia runtime.*Settings → Docker Engine.*"nvidia-container-runtime".*Apply & restart/);
         assert.equal(summaryOf(run).dockerDesktop, true);
-        // Docker Desktop with the runtime is fine.
-        const ok = readyHost({ docker: { os: "Docker Desktop" } });
+        // Docker Desktop on WSL2 with the runtime passes (with the WSL2 warning).
+        const ok = readyHost({ osRelease: "5.15.167.4-microsoft-standard-WSL2", docker: { os: "Docker Desktop" } });
         const run2 = await ok.run("preflight.sh", INPUTS);
         assert.equal(run2.code, 0, run2.stderr);
         assert.equal(summaryOf(run2).dockerDesktop, true);
+    });
+
+    it("Docker Desktop on Linux (not WSL2) is a blocker, even with the nvidia runtime: its engine's VM has no GPU", async () => {
+        const h = readyHost({ docker: { os: "Docker Desktop" } });
+        const run = await h.run("preflight.sh", INPUTS);
+        assertFailed(run, "preflight", /Docker Desktop for Linux cannot give containers a GPU \(found: docker info: OperatingSystem=Docker Desktop .*on Linux \(not WSL2\)\)\. Fix: .*VM .*docs\.docker\.com\/desktop\/features\/gpu.*docker context use default/);
+        assert.equal((summaryOf(run).blockers as string[]).length, 1);
+        assert.deepEqual(h.mutatingCalls(), []);
+    });
+
+    it("root: a blocker naming the docker-group user and sudo -v, before anything changes; minikube.force turns it into a warning", async () => {
+        const h = host();
+        const run = await h.run("preflight.sh", { ...INPUTS, SIM_UID: "0", SIM_USER: "root" });
+        assertFailed(run, "preflight", /running as root: minikube's docker driver refuses root \(DRV_AS_ROOT\) \(found: uid 0 \(root\)\)\. Fix: run Pulumi as a normal user in the docker group: .*usermod -aG docker <user>.*sudo -v.*pulumi config set --path minikube\.force true/);
+        assert.equal(summaryOf(run).root, true);
+        assert.deepEqual(h.mutatingCalls(), []);
+        assert.doesNotMatch(run.stderr, /(run|as) (pulumi up |'pulumi up' )?as root/i);
+        const forced = await h.run("preflight.sh", { ...INPUTS, SIM_UID: "0", SIM_USER: "root", GM_MINIKUBE_FORCE: "true" });
+        assert.equal(forced.code, 0, forced.stderr);
+        assert.match((summaryOf(forced).warnings as string[]).join("\n"), /running as root with minikube\.force true: 'minikube start' gets --force/);
+    });
+
+    it("compute-only driver (no /dev/nvidia-modeset): a warning with the fix for --gpus all|nvidia; not asked for CDI", async () => {
+        const h = readyHost({ nvidiaModeset: false });
+        const run = await h.run("preflight.sh", INPUTS);
+        assert.equal(run.code, 0, run.stderr);
+        const s = summaryOf(run);
+        assert.equal(s.nvidiaModeset, false);
+        assert.match((s.warnings as string[]).join("\n"), /\/nvidia-modeset is missing .*issues\/20934.*sudo nvidia-modprobe -m.*sudo modprobe nvidia-modeset/);
+        const cdi = summaryOf(await h.run("preflight.sh", { ...INPUTS, GM_MINIKUBE_GPUS: "nvidia.com" }));
+        assert.equal(cdi.nvidiaModeset, null);
+    });
+
+    it("the image's CUDA above the driver's: a warning naming both and the fix", async () => {
+        const h = readyHost();
+        const run = await h.run("preflight.sh", { ...INPUTS, GM_IMAGE: "nvidia/cuda:13.1.0-base-ubuntu24.04" });
+        assert.equal(run.code, 0, run.stderr);
+        assert.match((summaryOf(run).warnings as string[]).join("\n"), /the driver supports CUDA 13\.0 but nvidia\/cuda:13\.1\.0-base-ubuntu24\.04 needs CUDA 13\.1: .*unsatisfied condition: cuda>=13\.1.*verification\.image/);
+        const fine = await h.run("preflight.sh", { ...INPUTS, GM_IMAGE: IMAGE });
+        assert.deepEqual(summaryOf(fine).warnings, []);
+    });
+
+    it("CDI (nvidia.com): Docker older than 25 is a blocker; a CDI-capable Docker without CDI on means a change (and sudo)", async () => {
+        const old = readyHost({ docker: { version: "24.0.7" } });
+        assertFailed(await old.run("preflight.sh", { ...INPUTS, GM_MINIKUBE_GPUS: "nvidia.com" }), "preflight",
+            /nvidia\.com \(CDI\) needs Docker Engine 25 or newer \(found: Docker 24\.0\.7\)/);
+        const h = readyHost();
+        const run = await h.run("preflight.sh", { ...INPUTS, GM_MINIKUBE_GPUS: "nvidia.com" });
+        assert.equal(run.code, 0, run.stderr);
+        assert.equal(summaryOf(run).cdiEnabled, false);
+        assert.equal(h.sim.calls("sudo", "-n", "true").length, 1, "configuring CDI and writing the spec will need root");
+    });
+
+    it("reports the daemon the docker CLI uses (DOCKER_HOST or the current context), for the Pulumi docker provider", async () => {
+        const h = readyHost();
+        assert.equal(summaryOf(await h.run("preflight.sh", { ...INPUTS, DOCKER_HOST: "unix:///run/user/1000/docker.sock" })).dockerHost,
+            "unix:///run/user/1000/docker.sock");
     });
 
     it("net.core.bpf_jit_harden: reported; not 0 is a warning; unreadable is null", async () => {
@@ -245,12 +311,54 @@ describe("preflight.sh", () => {
     });
 });
 
+describe("docker-endpoint.sh (probe for the docker provider)", () => {
+    it("names the daemon the CLI uses and whether it answers; exits 0 either way, read-only", async () => {
+        const h = readyHost();
+        const up = await h.run("docker-endpoint.sh", { DOCKER_HOST: "unix:///run/user/1000/docker.sock" });
+        assert.equal(up.code, 0, up.stderr);
+        assert.deepEqual(summaryOf(up), { stage: "docker-endpoint", dockerHost: "unix:///run/user/1000/docker.sock", reachable: true, error: null, fix: null });
+        const down = host({ docker: { mode: "down" } });
+        const run = await down.run("docker-endpoint.sh");
+        assert.equal(run.code, 0);
+        const s = summaryOf(run);
+        assert.equal(s.reachable, false);
+        assert.match(String(s.error), /Cannot connect to the Docker daemon/);
+        assert.match(String(s.fix), /sudo systemctl start docker/);
+        assert.deepEqual(down.mutatingCalls(), []);
+    });
+});
+
+describe("npm run doctor", () => {
+    it("is preflight alone with the config's defaults: read-only, every blocker listed, exit 1 when not ready", async () => {
+        const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "..", "package.json"), "utf8")) as { scripts: Record<string, string> };
+        const doctor = pkg.scripts.doctor;
+        assert.match(doctor, /bash scripts\/preflight\.sh$/);
+        const h = host();
+        h.sim.addStandin("id");
+        const { spawnSync } = await import("node:child_process");
+        const res = spawnSync("sh", ["-c", doctor], {
+            cwd: path.join(__dirname, "..", ".."), encoding: "utf8", env: { ...h.sim.env(), ...h.hostEnv(), SIM_UID: "1000" },
+        });
+        assert.equal(res.status, 0, res.stderr);
+        const s = JSON.parse(res.stdout.trim().split("\n").pop() ?? "{}") as Record<string, unknown>;
+        assert.equal(s.stage, "preflight");
+        assert.deepEqual(h.mutatingCalls(), []);
+        const asRoot = spawnSync("sh", ["-c", doctor], {
+            cwd: path.join(__dirname, "..", ".."), encoding: "utf8", env: { ...h.sim.env(), ...h.hostEnv(), SIM_UID: "0" },
+        });
+        assert.equal(asRoot.status, 1);
+        assert.match(asRoot.stderr, /running as root/);
+    });
+});
+
 describe("install-toolkit.sh", () => {
     it("fresh apt host: NVIDIA's keyring and signed source, apt-get update, install; then a second run changes nothing", async () => {
         const h = host();
         const run = await h.run("install-toolkit.sh", INPUTS);
         assert.equal(run.code, 0, run.stderr);
-        assert.deepEqual(summaryOf(run), { stage: "toolkit", changed: true, skipped: false, version: "1.20.0" });
+        const installed = summaryOf(run);
+        assert.ok(typeof installed.installedAt === "number" && Math.abs(installed.installedAt - Date.now() / 1000) < 120, "when it installed, for the runtime step");
+        assert.deepEqual(installed, { stage: "toolkit", changed: true, skipped: false, version: "1.20.0", installedAt: installed.installedAt });
         const steps = h.mutatingCalls().map((e) => `${e.cmd} ${e.args.filter((a) => !a.startsWith("/tmp/")).join(" ")}`);
         assert.deepEqual(steps, [
             "curl -fsSL --retry 2 -o https://nvidia.github.io/libnvidia-container/gpgkey",
@@ -269,7 +377,7 @@ describe("install-toolkit.sh", () => {
         h.sim.resetJournal();
         const again = await h.run("install-toolkit.sh", INPUTS);
         assert.equal(again.code, 0, again.stderr);
-        assert.deepEqual(summaryOf(again), { stage: "toolkit", changed: false, skipped: false, version: "1.20.0" });
+        assert.deepEqual(summaryOf(again), { stage: "toolkit", changed: false, skipped: false, version: "1.20.0", installedAt: null });
         assert.deepEqual(h.mutatingCalls(), []);
     });
 
@@ -277,7 +385,7 @@ describe("install-toolkit.sh", () => {
         const h = host({ toolkitInstalled: true });
         const run = await h.run("install-toolkit.sh", { ...INPUTS, GM_INSTALL_TOOLKIT: "false" });
         assert.equal(run.code, 0, run.stderr);
-        assert.deepEqual(summaryOf(run), { stage: "toolkit", changed: false, skipped: true, version: "1.20.0" });
+        assert.deepEqual(summaryOf(run), { stage: "toolkit", changed: false, skipped: true, version: "1.20.0", installedAt: null });
         assert.deepEqual(h.mutatingCalls(), []);
     });
 
@@ -331,6 +439,81 @@ describe("install-toolkit.sh", () => {
     });
 });
 
+describe("CDI, minikube.gpus nvidia.com (stub Docker 27 with its CDI feature, real nvidia-ctk)", () => {
+    // The private dockerd of hostPrep.docker.test.ts is Debian's 20.10, which predates CDI (Docker 25):
+    // there it is proven that CDI is refused with the reason. Here the stub Docker models 25–28.1
+    // (CDI only with "features": {"cdi": true}) and the real nvidia-ctk edits daemon.json and reads the spec.
+    const ctk = ensureNvidiaCtk();
+    if (ctk.missing && process.env.CI) {
+        it("CI runs the CDI tests", () => { throw new Error(`the real nvidia-ctk is missing: ${ctk.missing}`); });
+    }
+    const CDI = { ...INPUTS, GM_MINIKUBE_GPUS: "nvidia.com" };
+
+    it("up: runtime + features.cdi by the real nvidia-ctk, a spec defining nvidia.com/gpu=all, one restart, GPU check with --device; re-run changes nothing; destroy undoes both", { skip: ctk.missing ?? false }, async () => {
+        const h = host({ toolkitInstalled: true, nvidiaCtk: ctk.path });
+        // Before: Docker cannot resolve the CDI device.
+        const before = await h.run("docker-gpu-check.sh", CDI);
+        assertFailed(before, "docker-gpu-check", /Docker does not resolve CDI devices.*could not select device driver "cdi"/);
+
+        const up = summaryOf(await h.run("configure-docker-runtime.sh", CDI));
+        assert.deepEqual(up, {
+            stage: "docker-runtime", changed: true, restarted: true, skipped: false, daemonJson: h.paths.daemonJson, backup: null,
+            cdi: true, cdiSpec: path.join(h.paths.cdiSpecDir, "nvidia.yaml"), cdiSpecChanged: true,
+            owner: INPUTS.GM_OWNER, registered: true, users: [INPUTS.GM_OWNER],
+        });
+        assert.deepEqual(JSON.parse(h.readDaemonJson() ?? "null"), {
+            features: { cdi: true }, runtimes: { nvidia: { args: [], path: "nvidia-container-runtime" } },
+        });
+        assert.equal(h.sim.calls("nvidia-ctk", "runtime", "configure", "--runtime=docker").filter((c) => c.args.includes("--cdi.enabled")).length, 1);
+        assert.equal(h.sim.calls("nvidia-ctk", "cdi", "generate").length, 1);
+        assert.equal(h.stubDockerPids().length, 2, "one restart");
+        const check = await h.run("docker-gpu-check.sh", CDI);
+        assert.equal(check.code, 0, check.stderr);
+        const run = h.sim.calls("docker", "run")[1].args;
+        assert.deepEqual(run.slice(4, 6), ["--device", "nvidia.com/gpu=all"], "as minikube v1.38.1 starts its node for --gpus nvidia.com");
+
+        // Re-run: nothing generated, nothing restarted.
+        h.sim.resetJournal();
+        const again = summaryOf(await h.run("configure-docker-runtime.sh", CDI));
+        assert.deepEqual([again.changed, again.restarted, again.cdiSpecChanged], [false, false, false]);
+        assert.deepEqual(h.mutatingCalls(), []);
+
+        // Destroy: the spec we wrote goes, daemon.json goes (there was none), one restart.
+        const down = summaryOf(await h.run("restore-docker-runtime.sh", { ...CDI, PULUMI_COMMAND_STDOUT: JSON.stringify(up) }));
+        assert.deepEqual([down.restored, down.restarted, down.cdiSpecRemoved], [true, true, true]);
+        assert.ok(!fs.existsSync(path.join(h.paths.cdiSpecDir, "nvidia.yaml")));
+        assert.equal(h.readDaemonJson(), null);
+    });
+
+    it("a spec that already defines nvidia.com/gpu=all (e.g. from nvidia-cdi-refresh) is used as it is and never removed", { skip: ctk.missing ?? false }, async () => {
+        const h = host({ toolkitInstalled: true, nvidiaCtk: ctk.path });
+        fs.mkdirSync(h.paths.cdiSpecDir, { recursive: true });
+        const theirs = path.join(h.paths.cdiSpecDir, "nvidia.yaml");
+        const spawn = await import("node:child_process");
+        fs.writeFileSync(theirs, spawn.execFileSync(path.join(h.sim.bin, "nvidia-ctk"), ["cdi", "generate"], { env: h.sim.env() }).toString().replace("update-ldcache", "update-ldcache\n    - --folder=/usr/lib"));
+        const bytes = fs.readFileSync(theirs, "utf8");
+        const up = summaryOf(await h.run("configure-docker-runtime.sh", CDI));
+        assert.equal(up.cdiSpecChanged, false);
+        const down = summaryOf(await h.run("restore-docker-runtime.sh", { ...CDI, PULUMI_COMMAND_STDOUT: JSON.stringify(up) }));
+        assert.equal(down.cdiSpecRemoved, false);
+        assert.equal(fs.readFileSync(theirs, "utf8"), bytes);
+    });
+
+    it("Docker older than 25: the runtime step refuses before touching anything", async () => {
+        const h = host({ toolkitInstalled: true, docker: { version: "24.0.7" } });
+        const run = await h.run("configure-docker-runtime.sh", CDI);
+        assertFailed(run, "docker-runtime", /nvidia\.com \(CDI\) needs Docker Engine 25 or newer \(found: Docker 24\.0\.7\)/);
+        assert.equal(h.readDaemonJson(), null);
+        assert.deepEqual(h.mutatingCalls(), []);
+    });
+
+    it("the GPU check names a missing spec: Docker's 'unresolvable CDI devices' gets the cdi generate fix", async () => {
+        const h = readyHost({ daemonJson: '{"features":{"cdi":true},"runtimes":{"nvidia":{"args":[],"path":"nvidia-container-runtime"}}}' });
+        const run = await h.run("docker-gpu-check.sh", CDI);
+        assertFailed(run, "docker-gpu-check", /\(found: exit 125: docker: Error response from daemon: CDI device injection failed: unresolvable CDI devices nvidia\.com\/gpu=all\)\. Fix: .*nvidia-ctk cdi generate --output=\/etc\/cdi\/nvidia\.yaml/);
+    });
+});
+
 describe("configure-docker-runtime.sh (stub Docker)", () => {
     it("configureDocker false: skipped, nothing touched, a warning when the runtime is missing", async () => {
         const h = host({ toolkitInstalled: true });
@@ -342,11 +525,24 @@ describe("configure-docker-runtime.sh (stub Docker)", () => {
         assert.equal(h.readDaemonJson(), null);
     });
 
+    it("the host-wide record has its own directory: a user's GM_STATE_DIR (the cluster scripts' notes) never moves it",
+        { skip: ensureNvidiaCtk().missing ?? false }, async () => {
+        const h = host({ toolkitInstalled: true, nvidiaCtk: ensureNvidiaCtk().path });
+        const notes = path.join(h.sim.home, ".gpu-minikube");
+        const run = await h.run("configure-docker-runtime.sh", { ...INPUTS, GM_STATE_DIR: notes });
+        assert.equal(run.code, 0, run.stderr);
+        assert.ok(h.record(), "recorded in the host state dir");
+        assert.ok(!fs.existsSync(path.join(notes, "docker-runtime")), "nothing of the host's record in the per-user notes dir");
+    });
+
     it("already configured: no change, no restart", async () => {
         const h = readyHost();
         const run = await h.run("configure-docker-runtime.sh", INPUTS);
         assert.equal(run.code, 0, run.stderr);
-        assert.deepEqual(summaryOf(run), { stage: "docker-runtime", changed: false, restarted: false, skipped: false, daemonJson: h.paths.daemonJson, backup: null });
+        assert.deepEqual(summaryOf(run), {
+            stage: "docker-runtime", changed: false, restarted: false, skipped: false, daemonJson: h.paths.daemonJson, backup: null,
+            cdi: false, cdiSpec: null, cdiSpecChanged: false, owner: "gpu-minikube.dev.0a1b2c3d", registered: false, users: [],
+        });
         assert.deepEqual(h.mutatingCalls(), []);
     });
 
@@ -402,7 +598,10 @@ describe("restore-docker-runtime.sh (stub Docker)", () => {
         const h = readyHost();
         const run = await h.run("restore-docker-runtime.sh", INPUTS);
         assert.equal(run.code, 0, run.stderr);
-        assert.deepEqual(summaryOf(run), { stage: "docker-runtime-restore", restored: false, restarted: false, reason: "nothing recorded: daemon.json was not changed by gpu-minikube" });
+        assert.deepEqual(summaryOf(run), {
+            stage: "docker-runtime-restore", restored: false, restarted: false, cdiSpecRemoved: false, users: [],
+            reason: "nothing recorded: daemon.json was not changed by gpu-minikube",
+        });
         assert.equal(h.readDaemonJson(), NVIDIA_RUNTIME_JSON);
         assert.deepEqual(h.mutatingCalls(), []);
     });
@@ -456,14 +655,15 @@ describe("docker-gpu-check.sh (stub Docker)", () => {
         assert.equal(report.driverVersion, "580.159.04");
         assert.equal(report.gpus[0].uuid, H200_UUID);
         const call = h.sim.calls("docker", "run")[0].args;
-        assert.deepEqual(call.slice(0, 7), ["run", "--rm", "--name", call[3], "--gpus", "all", "--network=none"]);
-        assert.equal(call[7], IMAGE);
+        // As minikube v1.38.1 starts its node for --gpus all (pkg/drivers/kic/oci/oci.go).
+        assert.deepEqual(call.slice(0, 9), ["run", "--rm", "--name", call[3], "--gpus", "all", "--env", "NVIDIA_DRIVER_CAPABILITIES=all", "--network=none"]);
+        assert.equal(call[9], IMAGE);
     });
 
     it("Docker without the toolkit: Docker's own error becomes 'toolkit/runtime not configured' with the fix", async () => {
         const h = host();
         const run = await h.run("docker-gpu-check.sh", INPUTS);
-        assertFailed(run, "docker-gpu-check", /cannot give containers a GPU.*\(found: docker: Error response from daemon: could not select device driver "" with capabilities: \[\[gpu\]\]\.\)\. Fix: .*nvidia-ctk runtime configure --runtime=docker/);
+        assertFailed(run, "docker-gpu-check", /cannot give containers a GPU.*\(found: docker: Error response from daemon: could not select device driver "" with capabilities: \[\[gpu\]\]\)\. Fix: .*nvidia-ctk runtime configure --runtime=docker/);
     });
 
     it("other failures: error with the container's last lines", async () => {

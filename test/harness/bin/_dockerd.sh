@@ -165,6 +165,16 @@ stub_start() {
         runtimes='{"io.containerd.runc.v2":{"path":"runc"},"nvidia":{"path":"nvidia-container-runtime"},"runc":{"path":"runc"}}'
     fi
     printf '%s\n' "$runtimes" >"$SIMS_DIR/runtimes"
+    # Docker ≥ 25 resolves CDI devices when daemon.json has "features": {"cdi": true}; `docker info`
+    # then lists its spec dirs (on by default only from 28.2; the stub is older unless told otherwise).
+    local major
+    major=$(stub_get version 27.5.1)
+    major="${major%%.*}"
+    if [ "$major" -ge 25 ] && [ -n "$config" ] && tr -d '[:space:]' <"$config" 2>/dev/null | grep -q '"cdi":true'; then
+        printf '["/etc/cdi","/var/run/cdi"]\n' >"$SIMS_DIR/cdidirs"
+    else
+        printf 'null\n' >"$SIMS_DIR/cdidirs"
+    fi
     if command -v nvidia-container-runtime-hook >/dev/null 2>&1; then
         printf '1\n' >"$SIMS_DIR/gpu-driver"
     else
