@@ -72,8 +72,13 @@ function minikubeStack(): StackOutputs {
     const devicePlugin = new DevicePlugin("device-plugin", {
         profile: cfg.profile,
         kubeconfig: cluster.kubeconfig,
-        mode: "addon",
+        mode: cfg.devicePlugin.mode === "manifest" ? "manifest" : "addon",
         timeoutSeconds: cfg.devicePlugin.timeoutSeconds,
+        provider: cluster.provider,
+        image: cfg.devicePlugin.image,
+        sharing: cfg.devicePlugin.sharing,
+        // `--gpus all` hands every node all of the host's GPUs; WSL2's plugin reports one whatever the count.
+        gpusPerNode: host.preflight.apply((p) => (p.wsl2 ? null : p.gpus.length)),
         clusterStartToken: cluster.startToken,
         recheckToken: hostFacts.token.apply((t) => (rerunNonce ? `${t}-${rerunNonce}` : t)),
         deletedWith: cluster.ready,
@@ -95,6 +100,8 @@ function minikubeStack(): StackOutputs {
         hostGpuUuids: hostFacts.facts.gpuUuids,
         clusterStartToken: cluster.startToken,
         deletedWith: cluster.ready,
+        sharing: cfg.devicePlugin.sharing.strategy === "timeSlicing"
+            ? { strategy: "timeSlicing", replicas: devicePlugin.sharesPerGpu, resourceName: devicePlugin.resourceName } : undefined,
     }, { dependsOn: [devicePlugin.ready] });
 
     return {

@@ -20,8 +20,19 @@ const RUN_ID_PATTERN = /^(?:[a-z0-9](?:[a-z0-9-]{0,18}[a-z0-9])?)?$/;
 /** The values of `minikube.gpus` that minikube's docker driver accepts for NVIDIA GPUs. */
 export const MINIKUBE_GPUS_VALUES = ["all", "nvidia", "nvidia.com"] as const;
 
-/** Device-plugin modes: only minikube's own addon today; a Pulumi-managed manifest is planned. */
-export const DEVICE_PLUGIN_MODES = ["addon"] as const;
+/** Device-plugin modes: minikube's own addon, or NVIDIA's plugin as Pulumi-managed Kubernetes objects. */
+export const DEVICE_PLUGIN_MODES = ["addon", "manifest"] as const;
+
+/** GPU sharing strategies. MPS is rejected on purpose (see {@link MPS_REJECTION}). */
+export const SHARING_STRATEGIES = ["none", "timeSlicing"] as const;
+
+/** The NVIDIA device plugin image of manifest mode (NVIDIA's static manifest, v0.20.0). */
+export const DEFAULT_DEVICE_PLUGIN_IMAGE = "nvcr.io/nvidia/k8s-device-plugin:v0.20.0";
+
+/** Why `devicePlugin.sharing.strategy: mps` is refused. */
+export const MPS_REJECTION = `"none" or "timeSlicing"; MPS is out of scope: NVIDIA's plugin needs its separate MPS ` +
+    `control-daemon DaemonSet for it, calls it experimental (since v0.15.0) and does not support it on MIG devices. ` +
+    `Use "timeSlicing" (no memory or fault isolation between pods)`;
 
 /** `cluster.mode`: create a minikube cluster here, or verify the GPU nodes of an existing cluster. */
 export const CLUSTER_MODES = ["minikube", "existing"] as const;
@@ -98,9 +109,31 @@ const configSchema = z.strictObject({
     }, { error: "an object" }).prefault({}),
     devicePlugin: z.strictObject({
         mode: z.enum([...DEVICE_PLUGIN_MODES, ...EXISTING_DEVICE_PLUGIN_MODES],
-            { error: `"addon", or "none" with cluster.mode "existing" (a Pulumi-managed "manifest" mode is not available yet)` }).default("addon"),
+            { error: `"addon" (minikube's addon), "manifest" (NVIDIA's plugin managed by Pulumi), or "none" with cluster.mode "existing"` }).default("addon"),
         timeoutSeconds: int(10, 3600, "number of seconds").default(300),
-    }, { error: "an object" }).prefault({}),
+        image: patterned(IMAGE_PATTERN, `a Docker image reference like ${DEFAULT_DEVICE_PLUGIN_IMAGE} (used in mode "manifest")`)
+            .default(DEFAULT_DEVICE_PLUGIN_IMAGE),
+        sharing: z.strictObject({
+            strategy: z.enum(SHARING_STRATEGIES, {
+                error: (iss) => (iss.input === "mps" ? MPS_REJECTION : `"none" or "timeSlicing"`),
+            }).default("none"),
+            // Required for timeSlicing (checked below); ignored with "none", so going back is one setting.
+            replicas: int(2, 64, "number of shares per GPU").optional(),
+            renameByDefault: bool().default(false),
+            failRequestsGreaterThanOne: bool().default(true),
+        }, { error: "an object" }).prefault({}),
+    }, { error: "an object" }).prefault({}).superRefine((dp, ctx) => {
+        if (dp.sharing.strategy !== "timeSlicing") return;
+        if (dp.mode !== "manifest") {
+            ctx.addIssue({ code: "custom", path: ["sharing", "strategy"], input: dp.sharing.strategy,
+                message: `"none" while devicePlugin.mode is "addon" (minikube's addon cannot be configured for sharing); ` +
+                    `to share GPUs use NVIDIA's plugin: \`pulumi config set --path devicePlugin.mode manifest\`` });
+        }
+        if (dp.sharing.replicas === undefined) {
+            ctx.addIssue({ code: "custom", path: ["sharing", "replicas"], input: undefined,
+                message: `an integer number of shares per GPU from 2 to 64 (required when devicePlugin.sharing.strategy is "timeSlicing")` });
+        }
+    }),
     verification: z.strictObject({
         // No digest: the image reaches the node by `minikube image load` (docker save | load), which
         // drops the registry digest (moby/moby#22011, docker/cli#5933), so a `@sha256:` reference
@@ -146,6 +179,8 @@ export type MinikubeConfig = GpuMinikubeConfig["minikube"];
 export type HostPrepConfig = GpuMinikubeConfig["hostPrep"];
 /** Device-plugin settings (`gpu-minikube:devicePlugin`). */
 export type DevicePluginConfig = GpuMinikubeConfig["devicePlugin"];
+/** GPU-sharing settings (`gpu-minikube:devicePlugin.sharing`). */
+export type SharingConfig = DevicePluginConfig["sharing"];
 /** Verification-Job settings (`gpu-minikube:verification`). */
 export type VerificationConfig = GpuMinikubeConfig["verification"];
 

@@ -8,6 +8,7 @@ import { evaluateVerification, GpuVerificationResult } from "./verificationResul
 import { ComputeWorkload, WorkloadId } from "./workloads";
 import { runWorkload, secondsBetween } from "./workloadRun";
 import { withWorkloads, WorkloadVerdict } from "./workloadVerdict";
+import { evaluateSharing, GpuSharingResult, toSharingPods } from "./sharingVerdict";
 
 /** Arguments of {@link GpuVerification}. */
 export interface GpuVerificationArgs {
@@ -51,6 +52,11 @@ export interface GpuVerificationArgs {
     workloadImages?: Partial<Record<ComputeWorkload, string>>;
     /** The host's pulled image id per compute workload (WorkloadImages), so a new digest loads again. Default: none. */
     workloadImageIds?: Partial<Record<ComputeWorkload, pulumi.Input<string>>>;
+    /**
+     * GPU sharing to prove: `replicas` pods, each asking one `resourceName`, must run at once on the
+     * host's GPU (then `gpus` is not used: a share is one GPU). Default: none (no sharing check).
+     */
+    sharing?: { strategy: string; replicas: number; resourceName: string };
 }
 
 /** The gate step's inputs: everything it needs to fail `up` with the verification's reasons. */
@@ -77,8 +83,8 @@ export function rerunToken(parts: unknown[]): string {
  * Pass the previous stage through the component's `dependsOn` option: its children wait for it.
  */
 export class GpuVerification extends pulumi.ComponentResource {
-    /** The `gpuVerification` stack output. */
-    readonly result: pulumi.Output<GpuVerificationResult>;
+    /** The `gpuVerification` stack output (with `sharing` when a sharing check ran). */
+    readonly result: pulumi.Output<GpuVerificationResult & { sharing?: GpuSharingResult }>;
     /** The Job. */
     readonly job: k8s.batch.v1.Job;
     /** The step that fails `pulumi up` when the verification did not pass; depend on it to run only on verified GPUs. */
@@ -91,6 +97,7 @@ export class GpuVerification extends pulumi.ComponentResource {
             gpus: args.gpus ?? 1,
             timeoutSeconds: args.timeoutSeconds ?? 600,
             runId: args.runId ?? "",
+            ...(args.sharing ? { gpus: 1, resourceName: args.sharing.resourceName, pods: args.sharing.replicas } : {}),
         };
         const manifest = buildVerificationJob(spec);
         const kubeconfig = pulumi.secret(args.kubeconfig);
@@ -153,10 +160,23 @@ export class GpuVerification extends pulumi.ComponentResource {
             },
         }, { parent: this, dependsOn: [this.job] });
 
-        const nvidiaSmi = pulumi.all([pulumi.unsecret(wait.stdout), args.hostDriverVersion, args.hostGpuUuids, namespaceName, incarnation])
-            .apply(([out, hostDriverVersion, hostGpuUuids, ns, clusterIncarnation]) => {
+        // The sharing check's evidence: every pod's container times, log and scheduling reasons.
+        const sharingOut = args.sharing ? hostScript(`${name}-sharing`, {
+            create: "verification-sharing.sh",
+            environment: {
+                GM_KUBECONFIG: kubeconfig,
+                GM_NAMESPACE: this.job.metadata.namespace,
+                GM_JOB_NAME: this.job.metadata.name,
+                GM_TIMEOUT_SECONDS: "60",
+            },
+        }, { parent: this, dependsOn: [wait] }).stdout : pulumi.output("");
+        const sharing = args.sharing;
+
+        const nvidiaSmi = pulumi.all([pulumi.unsecret(wait.stdout), args.hostDriverVersion, args.hostGpuUuids, namespaceName, incarnation,
+            pulumi.unsecret(sharingOut)])
+            .apply(([out, hostDriverVersion, hostGpuUuids, ns, clusterIncarnation, sharingStdout]) => {
                 const s = parseSummary(out, "verification-wait.sh");
-                return evaluateVerification({
+                const base = evaluateVerification({
                     jobSucceeded: s.succeeded === true,
                     log: typeof s.log === "string" ? s.log : "",
                     node: typeof s.node === "string" ? s.node : null,
@@ -169,6 +189,16 @@ export class GpuVerification extends pulumi.ComponentResource {
                     clusterIncarnation,
                     job: typeof s.jobName === "string" ? `${ns}/${s.jobName}` : null,
                 });
+                if (!sharing) return base;
+                const verdict = evaluateSharing({
+                    ...sharing, ...toSharingPods(parseSummary(sharingStdout, "verification-sharing.sh")), hostGpuUuids,
+                });
+                return {
+                    ...base,
+                    passed: base.passed && verdict.passed,
+                    reasons: [...base.reasons, ...verdict.reasons.map((r) => `GPU sharing: ${r}`)],
+                    sharing: verdict,
+                };
             });
 
         // vectorAdd, nbody: one Job each, after nvidia-smi and after each other (never side by side); their images

@@ -21,6 +21,15 @@ export const NVIDIA_SMI_QUERY = "nvidia-smi --query-gpu=index,name,uuid,driver_v
 /** The container command: the seed's plain `nvidia-smi`, then the machine-readable query. */
 export const VERIFICATION_COMMAND = ["sh", "-c", `nvidia-smi && ${NVIDIA_SMI_QUERY}`];
 
+/**
+ * Sharing check: after its query each pod keeps its share this long, so that all of them hold one
+ * at the same time. Whether they did is decided from the recorded container times, not assumed.
+ */
+export const SHARING_HOLD_SECONDS = 5;
+
+/** The container command of the sharing check: the same query, then the hold. */
+export const SHARING_COMMAND = ["sh", "-c", `nvidia-smi && ${NVIDIA_SMI_QUERY} && sleep ${SHARING_HOLD_SECONDS}`];
+
 /** Inputs of the verification Job manifest. */
 export interface VerificationJobSpec {
     /** CUDA image, e.g. `nvidia/cuda:12.5.0-base-ubuntu22.04`. */
@@ -37,7 +46,13 @@ export interface VerificationJobSpec {
      * and, with `verification.alwaysRerun`, a value new on every `up`. Default: `""`.
      */
     rerunToken?: string;
+    /** The resource each pod asks for (`nvidia.com/gpu.shared` when time-slicing renames). Default: `"nvidia.com/gpu"`. */
+    resourceName?: string;
+    /** Pods that run at once (`parallelism` = `completions`): one per share in the sharing check. Default: `1`. */
+    pods?: number;
 }
+
+const isSharingCheck = (spec: VerificationJobSpec) => (spec.pods ?? 1) > 1;
 
 /**
  * The Job's name: a hash of everything that defines the check, so re-verifying (new image,
@@ -47,7 +62,10 @@ export interface VerificationJobSpec {
  * `deleteBeforeReplace`), so a name that comes back (gpus 1 → 2 → 1) never meets its old Job.
  */
 export function verificationJobName(spec: VerificationJobSpec): string {
-    const identity: unknown[] = [spec.image, spec.gpus, VERIFICATION_COMMAND, spec.runId, spec.timeoutSeconds];
+    const identity: unknown[] = isSharingCheck(spec)
+        ? [spec.image, spec.gpus, SHARING_COMMAND, spec.runId, spec.timeoutSeconds, spec.resourceName ?? "nvidia.com/gpu", spec.pods]
+        : [spec.image, spec.gpus, VERIFICATION_COMMAND, spec.runId, spec.timeoutSeconds,
+            ...(spec.resourceName && spec.resourceName !== "nvidia.com/gpu" ? [spec.resourceName] : [])];
     if (spec.rerunToken) identity.push(spec.rerunToken);
     const hash = crypto.createHash("sha256")
         .update(JSON.stringify(identity))
@@ -76,6 +94,7 @@ export function buildVerificationJob(spec: VerificationJobSpec, namespace: strin
         spec: {
             backoffLimit: 0,
             activeDeadlineSeconds: spec.timeoutSeconds,
+            ...(isSharingCheck(spec) ? { parallelism: spec.pods, completions: spec.pods } : {}),
             template: {
                 metadata: { labels },
                 spec: {
@@ -85,8 +104,8 @@ export function buildVerificationJob(spec: VerificationJobSpec, namespace: strin
                         image: spec.image,
                         // The image is pulled on the host and loaded into minikube first.
                         imagePullPolicy: "IfNotPresent",
-                        command: VERIFICATION_COMMAND,
-                        resources: { limits: { "nvidia.com/gpu": String(spec.gpus) } },
+                        command: isSharingCheck(spec) ? SHARING_COMMAND : VERIFICATION_COMMAND,
+                        resources: { limits: { [spec.resourceName ?? "nvidia.com/gpu"]: String(spec.gpus) } },
                     }],
                 },
             },

@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
-# Device plugin, mode "addon": makes sure minikube's nvidia-device-plugin addon is enabled for the
-# profile (with --gpus all/nvidia minikube enables it itself; then it is left alone), then waits until
-# EVERY node advertises status.allocatable["nvidia.com/gpu"] >= 1. A Running plugin pod proves nothing:
+# Device plugin. Mode "addon": removes a plugin DaemonSet left by manifest mode (two plugins on one node
+# fight over the kubelet socket nvidia-gpu.sock), makes sure minikube's nvidia-device-plugin addon is
+# enabled for the profile (with --gpus all/nvidia minikube enables it itself; then it is left alone).
+# Mode "manifest": Pulumi deployed NVIDIA's plugin (device-plugin-addon-disable.sh ran first); only the
+# wait below runs. Then both wait until EVERY node advertises status.allocatable[GM_RESOURCE_NAME]:
+# exactly GM_EXPECTED_PER_NODE when given (shares x physical GPUs), else >= 1. A Running plugin pod proves nothing:
 # the addon runs the plugin with FAIL_ON_INIT_ERROR=false, so without a usable driver it stays Running
 # with zero GPUs. On timeout the error shows the plugin pod's state, its last log lines and events, and
 # the likely causes with their fixes, all within the deadline.
 #
 # Inputs (environment): GM_PROFILE; GM_KUBECONFIG (kubeconfig text, secret); GM_TIMEOUT_SECONDS;
 #   GM_POLL_SECONDS (optional, default 2, at most 2; fractions allowed);
-#   GM_PROC_DIR (optional, default /proc: where the host's sysctl values and kernel version are read).
+#   GM_PROC_DIR (optional, default /proc: where the host's sysctl values and kernel version are read);
+#   GM_MODE (optional, addon | manifest, default addon); GM_RESOURCE_NAME (optional, nvidia.com/gpu or
+#   nvidia.com/gpu.shared, default nvidia.com/gpu); GM_EXPECTED_PER_NODE (optional, 1-4096).
 # Output (last stdout line):
-#   {"stage":"device-plugin","mode":"addon","enabledByUs":true|false,"gpuAllocatable":{"<node>":<int>,…}}
+#   {"stage":"device-plugin","mode":"addon|manifest","enabledByUs":true|false,"resourceName":"nvidia.com/gpu",
+#    "expectedPerNode":<int>|null,"gpuAllocatable":{"<node>":<int>,…}}
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/lib/common.sh
 source "$(dirname "$0")/lib/common.sh"
@@ -19,7 +25,10 @@ GM_STAGE="device-plugin"
 ADDON="nvidia-device-plugin"
 PLUGIN_NAMESPACE="kube-system"
 # The addon's DaemonSet (deploy/addons/nvidia-device-plugin in minikube) labels its pods so.
-PLUGIN_SELECTOR="name=nvidia-device-plugin-ds"
+ADDON_SELECTOR="name=nvidia-device-plugin-ds"
+# Manifest mode's DaemonSet (components/devicePluginManifest.ts), deliberately named apart from the addon's.
+MANAGED_DAEMONSET="gpu-minikube-nvidia-device-plugin"
+MANAGED_SELECTOR="name=${MANAGED_DAEMONSET}"
 
 require_profile
 # Where our per-profile notes live (default ~/.gpu-minikube); overridable for tests.
@@ -28,6 +37,16 @@ require_uint GM_TIMEOUT_SECONDS 1 86400
 require_poll_seconds
 GM_PROC_DIR="${GM_PROC_DIR:-/proc}"
 require_path GM_PROC_DIR
+GM_MODE="${GM_MODE:-addon}"
+require_enum GM_MODE addon manifest
+GM_RESOURCE_NAME="${GM_RESOURCE_NAME:-nvidia.com/gpu}"
+require_match GM_RESOURCE_NAME '^nvidia\.com/gpu(\.shared)?$' "nvidia.com/gpu or nvidia.com/gpu.shared"
+GM_EXPECTED_PER_NODE="${GM_EXPECTED_PER_NODE:-}"
+if [ -n "$GM_EXPECTED_PER_NODE" ]; then require_uint GM_EXPECTED_PER_NODE 1 4096; fi
+mode="$GM_MODE"
+resource="$GM_RESOURCE_NAME"
+expected="${GM_EXPECTED_PER_NODE:+$((10#$GM_EXPECTED_PER_NODE))}"
+if [ "$mode" = manifest ]; then PLUGIN_SELECTOR="$MANAGED_SELECTOR"; else PLUGIN_SELECTOR="$ADDON_SELECTOR"; fi
 profile="$GM_PROFILE"
 timeout_s=$((10#$GM_TIMEOUT_SECONDS))
 set_poll_deadlines "$timeout_s"
@@ -49,6 +68,9 @@ fi
 # --- the addon ----------------------------------------------------------------------------------
 state_dir=$(gm_profile_state_dir "$profile")
 marker="$state_dir/device-plugin-enabled-by-us"
+enabled_by_us=false
+# Manifest mode skips this whole section (down to "end of addon mode"): Pulumi manages that plugin.
+if [ "$mode" = addon ]; then
 rc=0
 addons_json=$(with_deadline "$(budget 60)" minikube addons list -p "$profile" -o json 2>"$GM_TMP/addons.err") || rc=$?
 addons_json=$(printf '%s' "$addons_json" | tr -d '[:space:]')
@@ -74,6 +96,31 @@ if [[ $entry == *'"Status":"enabled"'* ]]; then
         log "addon ${ADDON} is already enabled (by minikube --gpus or by hand): leaving it as it is"
     fi
 else
+    # Back from manifest mode (which disabled the addon): Pulumi deletes that mode's DaemonSet only at the
+    # end of `up`, after this step; until then both plugins would serve the same kubelet socket. Remove it
+    # first and wait until its pods are gone.
+    rc=0
+    existing=$(kube -n "$PLUGIN_NAMESPACE" get daemonset "$MANAGED_DAEMONSET" -o name --ignore-not-found 2>"$GM_TMP/ds.err") || rc=$?
+    if [ "$rc" -ne 0 ]; then
+        # Not fatal here: the wait below reports an API server that does not answer, with diagnostics.
+        log "WARNING: could not check for a plugin left by manifest mode ($(first_line "$(cat "$GM_TMP/ds.err")"))"
+    elif [ -n "$existing" ]; then
+        log "removing the device plugin of manifest mode (daemonset ${MANAGED_DAEMONSET}) before the addon takes over"
+        rc=0
+        kube -n "$PLUGIN_NAMESPACE" delete daemonset "$MANAGED_DAEMONSET" --ignore-not-found --cascade=foreground --wait=true >&2 || rc=$?
+        if [ "$rc" -ne 0 ]; then
+            fail "could not remove the plugin left by manifest mode" "'kubectl delete daemonset ${MANAGED_DAEMONSET} -n ${PLUGIN_NAMESPACE}' exited ${rc}" \
+                "delete it by hand ('kubectl -n ${PLUGIN_NAMESPACE} delete daemonset ${MANAGED_DAEMONSET}') and run 'pulumi up' again"
+        fi
+        while left=$(kube -n "$PLUGIN_NAMESPACE" get pods -l "$MANAGED_SELECTOR" -o name 2>/dev/null) && [ -n "$left" ]; do
+            if [ "$(date +%s)" -ge "$poll_deadline" ]; then
+                fail "the plugin pods of manifest mode did not go away" "$(printf '%s' "$left" | paste -sd' ' -)" \
+                    "check 'kubectl -n ${PLUGIN_NAMESPACE} get pods -l ${MANAGED_SELECTOR}' and run 'pulumi up' again"
+            fi
+            log "waiting for the manifest-mode plugin pods to terminate: $(printf '%s' "$left" | paste -sd' ' -)"
+            sleep "$GM_POLL_SECONDS"
+        done
+    fi
     log "enabling addon ${ADDON} (minikube addons enable ${ADDON} -p ${profile})"
     rc=0
     with_deadline "$(budget 120)" minikube addons enable "$ADDON" -p "$profile" >&2 || rc=$?
@@ -85,10 +132,13 @@ else
     : >"$marker"
     enabled_by_us=true
 fi
+fi # end of addon mode
 
 # --- wait for allocatable GPUs ------------------------------------------------------------------
-# One line per node: name, allocatable and capacity of nvidia.com/gpu (empty when not advertised).
-NODES_JSONPATH='{range .items[*]}{.metadata.name}{"\t"}{.status.allocatable.nvidia\.com/gpu}{"\t"}{.status.capacity.nvidia\.com/gpu}{"\n"}{end}'
+# One line per node: name, allocatable and capacity of the resource (empty when not advertised).
+resource_key="${resource//./\\.}"
+NODES_JSONPATH="{range .items[*]}{.metadata.name}{\"\\t\"}{.status.allocatable.${resource_key}}{\"\\t\"}{.status.capacity.${resource_key}}{\"\\n\"}{end}"
+if [ -n "$expected" ]; then want="${expected}"; else want="at least 1"; fi
 poll=0
 success=false
 nodes_seen=""
@@ -108,7 +158,11 @@ while true; do
         while IFS=$'\037' read -r node alloc _; do
             [ -n "$node" ] || continue
             total=$((total + 1))
-            if [[ $alloc =~ ^[0-9]+$ ]] && [ "$alloc" -ge 1 ]; then ready=$((ready + 1)); fi
+            if [[ $alloc =~ ^[0-9]+$ ]]; then
+                if { [ -n "$expected" ] && [ "$((10#$alloc))" -eq "$expected" ]; } || { [ -z "$expected" ] && [ "$alloc" -ge 1 ]; }; then
+                    ready=$((ready + 1))
+                fi
+            fi
             progress+="${progress:+, }${node}: ${alloc:-0} allocatable"
         done <<<"$(printf '%s' "$nodes" | tr '\t' '\037')"
         if [ "$total" -gt 0 ] && [ "$ready" -eq "$total" ]; then
@@ -118,7 +172,7 @@ while true; do
         if [ "$total" -eq 0 ]; then progress="no nodes yet"; fi
     fi
     elapsed=$(($(date +%s) - start_s))
-    log "poll ${poll} (${elapsed}s of ${timeout_s}s): waiting for nvidia.com/gpu in every node's allocatable: ${progress}"
+    log "poll ${poll} (${elapsed}s of ${timeout_s}s): waiting for ${resource} (${want}) in every node's allocatable: ${progress}"
     if [ "$(date +%s)" -ge "$poll_deadline" ]; then
         break
     fi
@@ -137,14 +191,15 @@ gpu_map() {
 }
 
 if [ "$success" = true ]; then
-    log "every node advertises nvidia.com/gpu: ${progress}"
-    printf '{"stage":"device-plugin","mode":"addon","enabledByUs":%s,"gpuAllocatable":%s}\n' "$enabled_by_us" "$(gpu_map)"
+    log "every node advertises ${resource} (${want}): ${progress}"
+    printf '{"stage":"device-plugin","mode":"%s","enabledByUs":%s,"resourceName":%s,"expectedPerNode":%s,"gpuAllocatable":%s}\n' \
+        "$mode" "$enabled_by_us" "$(json_str "$resource")" "$(json_num_or_null "$expected")" "$(gpu_map)"
     exit 0
 fi
 
 # --- diagnostics (bounded by what is left of the deadline) ----------------------------------------
-log "no GPU advertised after ${poll} polls; collecting diagnostics"
-pods=$(kube -n "$PLUGIN_NAMESPACE" get pods -l "$PLUGIN_SELECTOR" -o jsonpath='{range .items[*]}{.metadata.name}{"\t"}{.spec.nodeName}{"\t"}{.status.phase}{"\t"}{range .status.containerStatuses[*]}{.state.waiting.reason}{.state.terminated.reason}{" restarts="}{.restartCount}{end}{"\n"}{end}' 2>&1) || pods="(could not list the plugin pods: $(kubectl_error "$pods"))"
+log "${resource} not advertised as expected (${want} per node) after ${poll} polls; collecting diagnostics"
+pods=$(kube -n "$PLUGIN_NAMESPACE" get pods -l "$PLUGIN_SELECTOR" -o jsonpath='{range .items[*]}{.metadata.name}{"\t"}{.spec.nodeName}{"\t"}{.status.phase}{"\t"}{range .status.containerStatuses[*]}{.state.waiting.reason}{.state.terminated.reason}{" restarts="}{.restartCount}{end}{"\n"}{end}' 2>&1) || pods="(could not list the plugin pods: $(first_line "$pods"))"
 first_pod=$(printf '%s\n' "$pods" | awk -F'\t' 'NF >= 3 { print $1; exit }')
 plugin_log=""
 events=""
@@ -159,8 +214,15 @@ if grep -qi microsoft "$GM_PROC_DIR/version" 2>/dev/null; then wsl=true; fi
 causes=()
 evidence="$plugin_log
 $events"
-if [ -z "$first_pod" ]; then
+if [ -z "$first_pod" ] && [ "$mode" = manifest ]; then
+    causes+=("no plugin pod exists: the DaemonSet ${MANAGED_DAEMONSET} did not schedule one. Fix: check 'kubectl -n ${PLUGIN_NAMESPACE} describe daemonset ${MANAGED_DAEMONSET}' (events, node taints), then 'pulumi up' again")
+elif [ -z "$first_pod" ]; then
     causes+=("no plugin pod exists: the ${ADDON} addon's DaemonSet did not schedule one. Fix: check 'minikube addons list -p ${profile}' and 'kubectl -n ${PLUGIN_NAMESPACE} get daemonset nvidia-device-plugin-daemonset'; 'minikube addons disable ${ADDON} -p ${profile}' then 'pulumi up' re-deploys it")
+fi
+# Advertised, but not the count expected: the config (replicas) or the host's GPU count differs.
+wrong_count=$(printf '%s\n' "$nodes_seen" | awk -F'\t' -v want="$expected" 'want != "" && $2 ~ /^[0-9]+$/ && $2 + 0 > 0 && $2 + 0 != want + 0 { printf "%s%s: %s", sep, $1, $2; sep = ", " }')
+if [ -n "$wrong_count" ]; then
+    causes+=("a node advertises a different number of ${resource} than expected (${wrong_count}; expected ${expected} = shares per GPU x the host's GPUs): the plugin has not restarted with the new config yet, or it sees a different number of GPUs than the host. Fix: check 'kubectl -n ${PLUGIN_NAMESPACE} get pods -l ${PLUGIN_SELECTOR}' and the plugin's log (it prints its config at start), then 'pulumi up' again")
 fi
 # The NVIDIA hook's BPF failure (net.core.bpf_jit_harden != 0) is named by its exact message.
 bpf_seen=false
@@ -192,7 +254,7 @@ pod_state=$(printf '%s\n' "$pods" | awk -F'\t' 'NF >= 3 {
 if [ -z "$first_pod" ] && [ -n "$(printf '%s' "$pods" | tr -d '[:space:]')" ]; then pod_state=$(first_line "$pods"); fi
 {
     printf '[%s] diagnostics:\n' "$GM_STAGE"
-    printf '  nodes (name, allocatable, capacity of nvidia.com/gpu):\n'
+    printf '  nodes (name, allocatable, capacity of %s; expected %s):\n' "$resource" "$want"
     if [ -n "$nodes_seen" ]; then
         printf '%s\n' "$nodes_seen" | awk -F'\t' '$1 != "" { printf "  | %s: allocatable %s, capacity %s\n", $1, ($2 == "" ? "none" : $2), ($3 == "" ? "none" : $3) }'
     else
@@ -216,6 +278,7 @@ if [ -z "$first_pod" ] && [ -n "$(printf '%s' "$pods" | tr -d '[:space:]')" ]; t
 } >&2
 
 found_nodes=$(printf '%s\n' "$nodes_seen" | awk -F'\t' 'NF >= 1 && $1 != "" { printf "%s%s allocatable %s", sep, $1, ($2 == "" ? "none" : $2); sep = ", " }')
-fail "no node advertised nvidia.com/gpu within ${timeout_s}s" \
+if [ -n "$expected" ]; then what="not every node advertised ${expected} ${resource} within ${timeout_s}s"; else what="no node advertised ${resource} within ${timeout_s}s"; fi
+fail "$what" \
     "${found_nodes:-no nodes seen${last_error:+ (${last_error})}}; plugin pod: ${pod_state:-none}; most likely: ${causes[0]%%. Fix: *}" \
     "${causes[0]#*. Fix: } (every likely cause, the plugin's log and events are listed above)"

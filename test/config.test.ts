@@ -41,7 +41,10 @@ describe("defaults", () => {
                 addons: ["ingress"], startTimeoutSeconds: 600, recreateIfIncompatible: false, force: false,
             },
             hostPrep: { installToolkit: true, configureDocker: true, timeoutSeconds: 180 },
-            devicePlugin: { mode: "addon", timeoutSeconds: 300 },
+            devicePlugin: {
+                mode: "addon", timeoutSeconds: 300, image: "nvcr.io/nvidia/k8s-device-plugin:v0.20.0",
+                sharing: { strategy: "none", renameByDefault: false, failRequestsGreaterThanOne: true },
+            },
             verification: {
                 image: "nvidia/cuda:12.5.0-base-ubuntu22.04", gpus: 1, timeoutSeconds: 600, runId: "", alwaysRerun: false,
                 workloads: ["nvidia-smi", "vectorAdd"],
@@ -182,10 +185,10 @@ describe("hostPrep", () => {
 });
 
 describe("devicePlugin", () => {
-    it("mode: addon only (manifest is not available yet)", () => {
-        assert.equal(resolveConfig({ devicePlugin: JSON.stringify({ mode: "addon" }) }).devicePlugin.mode, "addon");
-        const problems = problemsOf({ devicePlugin: JSON.stringify({ mode: "manifest" }) });
-        assert.match(problems[0], /^gpu-minikube:devicePlugin\.mode: found "manifest"; expected "addon"/);
+    it("mode: addon | manifest", () => {
+        for (const m of ["addon", "manifest"]) assert.equal(resolveConfig({ devicePlugin: JSON.stringify({ mode: m }) }).devicePlugin.mode, m);
+        const problems = problemsOf({ devicePlugin: JSON.stringify({ mode: "helm" }) });
+        assert.match(problems[0], /^gpu-minikube:devicePlugin\.mode: found "helm"; expected "addon" .* or "manifest"/);
         for (const m of HOSTILE) assertOneProblem({ devicePlugin: JSON.stringify({ mode: m }) }, "devicePlugin.mode", JSON.stringify(m).slice(0, 5));
     });
     it("timeoutSeconds: integer 10..3600", () => {

@@ -91,7 +91,9 @@ describe("device-plugin.sh", () => {
         writeKubeObjects(host, { nodes: [simNode("minikube", { gpus: 1, afterGets: 3 })], pods: [simPluginPod()] });
         const run = await host.runScript("device-plugin.sh", env(host));
         assert.equal(run.code, 0, run.stderr);
-        assert.deepEqual(summaryOf(run), { stage: "device-plugin", mode: "addon", enabledByUs: false, gpuAllocatable: { minikube: 1 } });
+        assert.deepEqual(summaryOf(run), {
+            stage: "device-plugin", mode: "addon", enabledByUs: false, resourceName: "nvidia.com/gpu", expectedPerNode: null, gpuAllocatable: { minikube: 1 },
+        });
         assert.equal(host.calls("minikube", "addons", "enable").length, 0);
         assert.equal(host.calls("kubectl", "get", "nodes").length, 3);
         assert.equal((run.stderr.match(/poll \d+ \(\d+s of 10s\): waiting for nvidia\.com\/gpu/g) ?? []).length, 2, "a progress line per poll");
@@ -104,7 +106,10 @@ describe("device-plugin.sh", () => {
         writeKubeObjects(host, { nodes: [simNode("minikube", { gpus: 2 }), simNode("minikube-m02", { gpus: 1, afterGets: 2 })] });
         const run = await host.runScript("device-plugin.sh", env(host));
         assert.equal(run.code, 0, run.stderr);
-        assert.deepEqual(summaryOf(run), { stage: "device-plugin", mode: "addon", enabledByUs: true, gpuAllocatable: { minikube: 2, "minikube-m02": 1 } });
+        assert.deepEqual(summaryOf(run), {
+            stage: "device-plugin", mode: "addon", enabledByUs: true, resourceName: "nvidia.com/gpu", expectedPerNode: null,
+            gpuAllocatable: { minikube: 2, "minikube-m02": 1 },
+        });
         assert.deepEqual(host.calls("minikube", "addons", "enable").map((e) => e.args), [["addons", "enable", "nvidia-device-plugin", "-p", PROFILE]]);
         assert.ok(minikubeProfileState(host)?.addons.includes("nvidia-device-plugin"));
         assert.ok(fs.existsSync(markerFile(host)));
