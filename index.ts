@@ -11,6 +11,7 @@ import { HostPrep } from "./components/hostPrep";
 import { MinikubeCluster } from "./components/minikubeCluster";
 import { WorkloadImages } from "./components/workloadImages";
 import { ClusterVerificationResult, NodeVerdict } from "./components/nodeVerdict";
+import { GpuSharingResult } from "./components/sharingVerdict";
 import { GpuVerificationResult } from "./components/verificationResult";
 
 function validatedConfig(): GpuMinikubeConfig {
@@ -26,7 +27,7 @@ function validatedConfig(): GpuMinikubeConfig {
 const cfg = validatedConfig();
 
 /** The minikube-mode result: the single Job's verdict, also given as its node's entry in `nodes`. */
-type MinikubeVerification = GpuVerificationResult & { nodes: Record<string, Omit<NodeVerdict, "verifiedAt"> & { verifiedAt: string | null }> };
+type MinikubeVerification = GpuVerificationResult & { sharing?: GpuSharingResult } & { nodes: Record<string, Omit<NodeVerdict, "verifiedAt"> & { verifiedAt: string | null }> };
 
 /** The stack outputs; an output left undefined is absent from the stack. */
 interface StackOutputs {

@@ -55,6 +55,13 @@ export function applyClusterMode(input: Record<string, unknown>, cfg: GpuMinikub
                 `With cluster.mode "existing" use "none" (the cluster already runs a device plugin, e.g. the GPU Operator). ` +
                 "Fix: `pulumi config set --path devicePlugin.mode none`");
         }
+        if (explicitPluginMode === "manifest") {
+            // The manifest mode's steps (addon-disable, per-node share count from the host's GPUs) are
+            // minikube's; deploying the plugin into an existing cluster is not built yet.
+            problems.push(`${NS}:devicePlugin.mode: found "manifest", which is not available with cluster.mode "existing" yet ` +
+                `(it is built for minikube). With cluster.mode "existing" use "none" and run NVIDIA's device plugin or the GPU Operator in the cluster. ` +
+                "Fix: `pulumi config set --path devicePlugin.mode none`");
+        }
         if (explicitPluginMode === undefined || explicitPluginMode === "none") {
             for (const key of Object.keys(rawDevicePlugin).filter((k) => k !== "mode")) {
                 problems.push(`${NS}:devicePlugin.${key}: is set, but with cluster.mode "existing" and devicePlugin.mode "none" ` +

@@ -103,7 +103,7 @@ else
     existing=$(kube -n "$PLUGIN_NAMESPACE" get daemonset "$MANAGED_DAEMONSET" -o name --ignore-not-found 2>"$GM_TMP/ds.err") || rc=$?
     if [ "$rc" -ne 0 ]; then
         # Not fatal here: the wait below reports an API server that does not answer, with diagnostics.
-        log "WARNING: could not check for a plugin left by manifest mode ($(first_line "$(cat "$GM_TMP/ds.err")"))"
+        log "WARNING: could not check for a plugin left by manifest mode ($(kubectl_error "$(cat "$GM_TMP/ds.err")"))"
     elif [ -n "$existing" ]; then
         log "removing the device plugin of manifest mode (daemonset ${MANAGED_DAEMONSET}) before the addon takes over"
         rc=0
@@ -199,7 +199,7 @@ fi
 
 # --- diagnostics (bounded by what is left of the deadline) ----------------------------------------
 log "${resource} not advertised as expected (${want} per node) after ${poll} polls; collecting diagnostics"
-pods=$(kube -n "$PLUGIN_NAMESPACE" get pods -l "$PLUGIN_SELECTOR" -o jsonpath='{range .items[*]}{.metadata.name}{"\t"}{.spec.nodeName}{"\t"}{.status.phase}{"\t"}{range .status.containerStatuses[*]}{.state.waiting.reason}{.state.terminated.reason}{" restarts="}{.restartCount}{end}{"\n"}{end}' 2>&1) || pods="(could not list the plugin pods: $(first_line "$pods"))"
+pods=$(kube -n "$PLUGIN_NAMESPACE" get pods -l "$PLUGIN_SELECTOR" -o jsonpath='{range .items[*]}{.metadata.name}{"\t"}{.spec.nodeName}{"\t"}{.status.phase}{"\t"}{range .status.containerStatuses[*]}{.state.waiting.reason}{.state.terminated.reason}{" restarts="}{.restartCount}{end}{"\n"}{end}' 2>&1) || pods="(could not list the plugin pods: $(kubectl_error "$pods"))"
 first_pod=$(printf '%s\n' "$pods" | awk -F'\t' 'NF >= 3 { print $1; exit }')
 plugin_log=""
 events=""

@@ -21,6 +21,8 @@ const CONFIG = {
         mode: "manifest", timeoutSeconds: 99, image: "registry.example:5000/mirror/k8s-device-plugin:v0.20.0",
         sharing: { strategy: "timeSlicing", replicas: 4, renameByDefault: true },
     },
+    // The sharing check is what this file is about: no compute workloads after it.
+    verification: { workloads: ["nvidia-smi"] },
 };
 
 const sharedPod = (name: string, start: number, end: number) => ({
@@ -53,6 +55,13 @@ const SCRIPT_STDOUT: Record<string, unknown> = {
         pods: [sharedPod("x-a", 1, 7), sharedPod("x-b", 1, 7), sharedPod("x-c", 2, 8), sharedPod("x-d", 2, 7)],
         failedScheduling: [],
     },
+};
+
+/** What each read-only probe (an invoke) "printed". */
+const PROBE_STDOUT: Record<string, unknown> = {
+    "minikube-observe.sh": { state: "Running", token: "tok-1" },
+    "host-facts.sh": { driverVersion: "580.159.04", gpuUuids: [H200_UUID], error: null },
+    "verification-observe.sh": { failedAttempts: 0 },
 };
 
 interface Registered {
@@ -106,7 +115,9 @@ before(async () => {
             if (args.token === "command:local:run" && String(args.inputs.command).endsWith("docker-endpoint.sh")) {
                 return { ...args.inputs, stdout: JSON.stringify({ stage: "docker-endpoint", dockerHost: "unix:///var/run/docker.sock", reachable: true }), stderr: "" };
             }
-            if (args.token === "command:local:run") return { ...args.inputs, stdout: JSON.stringify({ state: "Running", token: "tok-1" }), stderr: "" };
+            if (args.token === "command:local:run") {
+                return { ...args.inputs, stdout: JSON.stringify(PROBE_STDOUT[scriptOf(args.inputs.command)]), stderr: "" };
+            }
             return args.inputs;
         },
     }, "gpu-minikube", "test", false);
@@ -204,6 +215,7 @@ describe("sharing verification", () => {
     it("gpuVerification.sharing reports the verdict; gpuAllocatable shows the shares", async () => {
         const v = await output(program.gpuVerification);
         assert.equal(v.passed, true, v.reasons.join("; "));
+        assert.ok("sharing" in v, "minikube mode reports the sharing check");
         assert.deepEqual(v.sharing, {
             strategy: "timeSlicing", replicas: 4, resourceName: "nvidia.com/gpu.shared", concurrentPods: 4, sameGpu: true,
             overlapSeconds: 5, pendingPods: [], passed: true, reasons: [],

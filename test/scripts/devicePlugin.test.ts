@@ -186,7 +186,7 @@ describe("device-plugin.sh", () => {
         writeMinikubeProfile(host);
         writeKubeObjects(host, { nodes: [simNode("minikube", { gpus: 1 })] });
         fs.writeFileSync(path.join(host.state, "kube", "unreachable"), "");
-        const run = await host.runScript("device-plugin.sh", env(host, { GM_TIMEOUT_SECONDS: "1" }), 20_000);
+        const run = await host.runScript("device-plugin.sh", env(host, { GM_TIMEOUT_SECONDS: "4" }), 20_000);
         assert.equal(run.code, 1);
         assert.match(run.stderr, /the API server did not answer \(The connection to the server 192\.168\.49\.2:8443 was refused/);
         assert.match(run.stderr, /found: no nodes seen \(The connection to the server/);
