@@ -4,6 +4,7 @@ import { GpuCluster } from "./cluster";
 import { withDependsOn } from "./dependsOn";
 import { parseNodeRows } from "./gpuNodes";
 import { hostScript, parseSummary } from "./hostCommand";
+import { verificationGate } from "./verificationGate";
 import { buildNodeJobTemplate } from "./nodeJob";
 import { ClusterVerificationResult, summarizeNodes, toNodeRuns } from "./nodeVerdict";
 import { verificationNamespace } from "./verificationJob";
@@ -97,21 +98,9 @@ export class GpuNodeVerification extends pulumi.ComponentResource {
             });
         });
 
-        const gateEnv = pulumi.all([this.result, namespaceName]).apply(([r, ns]) => ({
-            GM_PASSED: String(r.passed),
-            GM_REASONS: r.reasons.join("\n"),
-            GM_JOB: `${ns}/* (one per GPU node)`,
-            GM_VERIFIED_AT: r.verifiedAt,
-        }));
-        this.gate = hostScript(`${name}-gate`, {
-            create: "verification-gate.sh",
-            environment: {
-                GM_PASSED: gateEnv.GM_PASSED,
-                GM_REASONS: gateEnv.GM_REASONS,
-                GM_JOB: gateEnv.GM_JOB,
-                GM_VERIFIED_AT: gateEnv.GM_VERIFIED_AT,
-            },
-        }, { parent: this, dependsOn: [run] });
+        this.gate = verificationGate(name, pulumi.all([this.result, namespaceName]).apply(([r, ns]) => ({
+            passed: r.passed, reasons: r.reasons, job: `${ns}/* (one per GPU node)`, verifiedAt: r.verifiedAt ?? "",
+        })), { parent: this, dependsOn: [run] });
 
         this.registerOutputs({ result: this.result });
     }

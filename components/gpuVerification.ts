@@ -3,6 +3,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { withDependsOn } from "./dependsOn";
 import { hostProbe, hostScript, parseSummary } from "./hostCommand";
+import { verificationGate } from "./verificationGate";
 import { buildVerificationJob, VERIFICATION_NAMESPACE_PREFIX, verificationJobName, verificationNamespace } from "./verificationJob";
 import { evaluateVerification, GpuVerificationResult } from "./verificationResult";
 import { ComputeWorkload, WorkloadId } from "./workloads";
@@ -57,16 +58,6 @@ export interface GpuVerificationArgs {
      * host's GPU (then `gpus` is not used: a share is one GPU). Default: none (no sharing check).
      */
     sharing?: { strategy: string; replicas: number; resourceName: string };
-}
-
-/** The gate step's inputs: everything it needs to fail `up` with the verification's reasons. */
-function gateEnvironment(result: GpuVerificationResult): Record<string, string> {
-    return {
-        GM_PASSED: String(result.passed),
-        GM_REASONS: result.reasons.join("\n"),
-        GM_JOB: result.job ?? "",
-        GM_VERIFIED_AT: result.verifiedAt ?? "",
-    };
 }
 
 /** A short hash of the values that must give the verification a fresh Job when they change. */
@@ -229,16 +220,9 @@ export class GpuVerification extends pulumi.ComponentResource {
             .apply(([smi, duration, others]) => withWorkloads(smi, true, duration, others, order));
 
         // The gate sees every workload's verdict, after the last one ran.
-        const gateEnv = this.result.apply(gateEnvironment);
-        this.gate = hostScript(`${name}-gate`, {
-            create: "verification-gate.sh",
-            environment: {
-                GM_PASSED: gateEnv.GM_PASSED,
-                GM_REASONS: gateEnv.GM_REASONS,
-                GM_JOB: gateEnv.GM_JOB,
-                GM_VERIFIED_AT: gateEnv.GM_VERIFIED_AT,
-            },
-        }, { parent: this, dependsOn: [previous] });
+        this.gate = verificationGate(name, this.result.apply((r) => ({
+            passed: r.passed, reasons: r.reasons, job: r.job ?? "", verifiedAt: r.verifiedAt ?? "",
+        })), { parent: this, dependsOn: [previous] });
 
         this.registerOutputs({ result: this.result });
     }

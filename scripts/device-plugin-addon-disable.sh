@@ -32,16 +32,7 @@ set_poll_deadlines "$timeout_s"
 private_tmpdir
 kubeconfig_from_env
 
-for tool in minikube kubectl; do
-    if ! command -v "$tool" >/dev/null 2>&1; then
-        fail "${tool} is not installed" "no ${tool} on PATH" \
-            "install it (kubectl: https://kubernetes.io/docs/tasks/tools/install-kubectl-linux/ or 'sudo snap install kubectl --classic'), then run 'pulumi up' again"
-    fi
-done
-if [ ! -f "$(minikube_profile_config "$profile")" ]; then
-    fail "minikube profile '${profile}' does not exist" "no $(minikube_profile_config "$profile")" \
-        "run 'pulumi up' again: the cluster stage creates it"
-fi
+require_minikube_and_kubectl_for_profile "$profile"
 
 rc=0
 addons_json=$(with_deadline "$(budget 60)" minikube addons list -p "$profile" -o json 2>"$GM_TMP/addons.err") || rc=$?

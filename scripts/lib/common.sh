@@ -320,6 +320,22 @@ minikube_profile_state() {
 
 # require_poll_seconds — GM_POLL_SECONDS (default 2) must be a poll interval above 0 and at most 2 s:
 # waits poll at least every 2 s so progress and failures show up quickly.
+# require_minikube_and_kubectl_for_profile PROFILE: fails (with the fix) unless minikube and kubectl
+# are on PATH and the profile exists; the device-plugin steps run only after the cluster stage.
+require_minikube_and_kubectl_for_profile() {
+    local tool profile=$1
+    for tool in minikube kubectl; do
+        if ! command -v "$tool" >/dev/null 2>&1; then
+            fail "${tool} is not installed" "no ${tool} on PATH" \
+                "install it (kubectl: https://kubernetes.io/docs/tasks/tools/install-kubectl-linux/ or 'sudo snap install kubectl --classic'), then run 'pulumi up' again"
+        fi
+    done
+    if [ ! -f "$(minikube_profile_config "$profile")" ]; then
+        fail "minikube profile '${profile}' does not exist" "no $(minikube_profile_config "$profile")" \
+            "run 'pulumi up' again: the cluster stage creates it"
+    fi
+}
+
 require_poll_seconds() {
     GM_POLL_SECONDS="${GM_POLL_SECONDS:-2}"
     require_match GM_POLL_SECONDS '^(0?\.[0-9]{1,3}|[12](\.0{1,3})?|1\.[0-9]{1,3})$' "a number of seconds above 0 and at most 2 (e.g. 2 or 0.5)"
