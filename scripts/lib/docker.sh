@@ -218,13 +218,14 @@ wait_docker_ready() {
     until _docker_ready_poll; do
         now=$(date +%s)
         elapsed=$((now - start))
-        if [ "$elapsed" -ge "$remaining" ]; then
-            log "gave up waiting for Docker to answer 'docker info' after ${elapsed}s (deadline ${remaining}s)"
-            return 1
-        fi
+        # Progress first, so even a deadline spent by one slow poll leaves a line saying what was awaited.
         if [ "$elapsed" -ne "$shown" ]; then
             log "waiting for Docker to answer 'docker info' (${elapsed}s of ${remaining}s)"
             shown="$elapsed"
+        fi
+        if [ "$elapsed" -ge "$remaining" ]; then
+            log "gave up waiting for Docker to answer 'docker info' after ${elapsed}s (deadline ${remaining}s)"
+            return 1
         fi
         sleep 0.25
     done
