@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { DEFAULT_WORKLOAD_IMAGES, DEFAULT_WORKLOADS, WORKLOAD_IDS } from "./workloads";
 import { applyClusterMode } from "./clusterModes";
+import { sharingProblems } from "./sharingRules";
 
 /** The Pulumi config namespace of every key this program reads (`gpu-minikube:<key>`). */
 export const CONFIG_NAMESPACE = "gpu-minikube";
@@ -232,7 +233,8 @@ export function resolveConfig(raw: Record<string, unknown>): GpuMinikubeConfig {
     }
     if (problems.length > 0 || !result.success) throw new ConfigError(problems);
     const modal = applyClusterMode(input, result.data, defaultsFor);
-    if (modal.problems.length > 0) throw new ConfigError(modal.problems);
+    const crossKey = [...modal.problems, ...sharingProblems(modal.config)];
+    if (crossKey.length > 0) throw new ConfigError(crossKey);
     return modal.config;
 }
 

@@ -104,3 +104,31 @@ describe("devicePlugin.sharing", () => {
         assert.match(top[0], /^gpu-minikube:devicePlugin\.mod: unknown key .*known keys here: mode, timeoutSeconds, image, sharing\./);
     });
 });
+
+describe("verification.gpus with sharing", () => {
+    const both = (devicePlugin: unknown, verification: unknown) => () =>
+        resolveConfig({ devicePlugin: JSON.stringify(devicePlugin), verification: JSON.stringify(verification) });
+
+    it("above 1 with timeSlicing is an error naming both keys (it would be silently ignored)", () => {
+        for (const [gpus, fail] of [[2, true], [8, false]] as const) {
+            let problems: string[] = [];
+            try {
+                both(timeSlicing({ failRequestsGreaterThanOne: fail }), { gpus })();
+                assert.fail("accepted");
+            } catch (err) {
+                assert.ok(err instanceof ConfigError, String(err));
+                problems = err.problems;
+            }
+            assert.equal(problems.length, 1, problems.join("\n"));
+            assert.match(problems[0], new RegExp(`^gpu-minikube:verification\\.gpus: found ${gpus}, but devicePlugin\\.sharing\\.strategy is "timeSlicing"`));
+            assert.match(problems[0], /pulumi config rm --path verification\.gpus/);
+            assert.match(problems[0], fail ? /failRequestsGreaterThanOne is true/ : /replicas of the same physical GPU/);
+        }
+    });
+
+    it("1 with timeSlicing, and any count without sharing, are accepted", () => {
+        assert.equal(both(timeSlicing({}), { gpus: 1 })().verification.gpus, 1);
+        assert.equal(both({ mode: "manifest", sharing: { strategy: "none", replicas: 4 } }, { gpus: 2 })().verification.gpus, 2);
+        assert.equal(both({ mode: "manifest" }, { gpus: 4 })().verification.gpus, 4);
+    });
+});
