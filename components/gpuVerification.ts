@@ -66,6 +66,21 @@ export function rerunToken(parts: unknown[]): string {
 }
 
 /**
+ * The verification Job's spec from the component's arguments, with their defaults. With sharing,
+ * `replicas` pods run at once and each asks for one share of `resourceName` (a share is one GPU, so
+ * `gpus` is 1: config validation refuses `verification.gpus` above 1 with sharing on).
+ */
+export function verificationJobSpec(args: Pick<GpuVerificationArgs, "image" | "gpus" | "timeoutSeconds" | "runId" | "sharing">) {
+    return {
+        image: args.image ?? "nvidia/cuda:12.5.0-base-ubuntu22.04",
+        gpus: args.gpus ?? 1,
+        timeoutSeconds: args.timeoutSeconds ?? 600,
+        runId: args.runId ?? "",
+        ...(args.sharing ? { gpus: 1, resourceName: args.sharing.resourceName, pods: args.sharing.replicas } : {}),
+    };
+}
+
+/**
  * A `batch/v1` Job running `nvidia-smi` on `gpus` GPUs, awaited to completion; its pod's log is
  * read back and parsed into the `gpuVerification` stack output. Then one Job per further workload
  * (`workloads`: vectorAdd, nbody), one after the other, each verdict in `gpuVerification.workloads`. A failed verification is recorded
@@ -83,13 +98,7 @@ export class GpuVerification extends pulumi.ComponentResource {
 
     constructor(name: string, args: GpuVerificationArgs, opts?: pulumi.ComponentResourceOptions) {
         super("gpu-minikube:gpu:GpuVerification", name, {}, opts);
-        const spec = {
-            image: args.image ?? "nvidia/cuda:12.5.0-base-ubuntu22.04",
-            gpus: args.gpus ?? 1,
-            timeoutSeconds: args.timeoutSeconds ?? 600,
-            runId: args.runId ?? "",
-            ...(args.sharing ? { gpus: 1, resourceName: args.sharing.resourceName, pods: args.sharing.replicas } : {}),
-        };
+        const spec = verificationJobSpec(args);
         const manifest = buildVerificationJob(spec);
         const kubeconfig = pulumi.secret(args.kubeconfig);
         const startToken = pulumi.output(args.clusterStartToken ?? "");
