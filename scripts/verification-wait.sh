@@ -2,7 +2,8 @@
 # Waits for the GPU verification Job (created by Pulumi with skipAwait) and captures its pod's log.
 #   Complete                                       -> summary with the whole log (nvidia-smi + CSV query)
 #   Failed; its pod stuck in ErrImagePull / ImagePullBackOff / InvalidImageName /
-#   CreateContainerConfigError or Unschedulable (e.g. "Insufficient nvidia.com/gpu"), or scheduled
+#   CreateContainerConfigError or Unschedulable (e.g. "Insufficient nvidia.com/gpu"; not while the
+#   GPU is held by our own pod that is terminating, which frees it), or scheduled
 #   with no container status (a dead kubelet), for GM_STUCK_SECONDS; the Job gone; the deadline
 #                                                  -> gives up: prints the pod's and the Job's state,
 #                                                     events and log tail (and the node's Ready
@@ -60,11 +61,11 @@ JOB_JSONPATH='{.metadata.uid}{"\n"}{range .status.conditions[*]}{.type}{"="}{.st
 # PodScheduled condition (status|reason|message), image, names of the containers with a status.
 POD_JSONPATH='{range .items[*]}{.metadata.name}{"\t"}{.status.phase}{"\t"}{.spec.nodeName}{"\t"}{range .status.containerStatuses[*]}{.state.waiting.reason}{.state.terminated.reason}{end}{"\t"}{range .status.containerStatuses[*]}{.state.waiting.message}{.state.terminated.message}{end}{"\t"}{range .status.containerStatuses[*]}{.state.terminated.exitCode}{end}{"\t"}{range .status.conditions[?(@.type=="PodScheduled")]}{.status}{"|"}{.reason}{"|"}{.message}{end}{"\t"}{.spec.containers[0].image}{"\t"}{range .status.containerStatuses[*]}{.name}{","}{end}{"\t"}{range .status.containerStatuses[*]}{.state.terminated.startedAt}{end}{"\t"}{range .status.containerStatuses[*]}{.state.terminated.finishedAt}{end}{"\n"}{end}'
 # Every pod that is not finished, with its managed-by label and its nvidia.com/gpu limits: who holds GPUs.
-HOLDERS_JSONPATH='{range .items[*]}{.metadata.namespace}/{.metadata.name}{"\t"}{.metadata.labels.app\.kubernetes\.io/managed-by}{"\t"}{.spec.nodeName}{"\t"}{range .spec.containers[*]}{.resources.limits.nvidia\.com/gpu}{end}{"\n"}{end}'
+HOLDERS_JSONPATH='{range .items[*]}{.metadata.namespace}/{.metadata.name}{"\t"}{.metadata.labels.app\.kubernetes\.io/managed-by}{"\t"}{.spec.nodeName}{"\t"}{range .spec.containers[*]}{.resources.limits.nvidia\.com/gpu}{end}{"\t"}{.metadata.deletionTimestamp}{"\n"}{end}'
 NODE_READY_JSONPATH='{range .status.conditions[?(@.type=="Ready")]}{.status}{"|"}{.reason}{"|"}{.message}{"|"}{.lastHeartbeatTime}{end}'
 
 pod="" phase="" node="" reason="" message="" exit_code="" scheduled="" image="" statuses="" started="" finished=""
-job_conditions="" job_uid="" node_ready="" gpu_holders="" ours_holding="" diag_pod_log=""
+job_conditions="" job_uid="" node_ready="" gpu_holders="" ours_holding="" ours_terminating="" diag_pod_log=""
 
 # attempts_file — where failed verification attempts on this profile are noted (one Job per line);
 # scripts/verification-observe.sh counts them, and a new count gives the next `up` a fresh Job.
@@ -159,17 +160,18 @@ read_node_ready() {
 }
 
 # read_gpu_holders — the unfinished pods other than ours that hold nvidia.com/gpu, into gpu_holders
-# ("<ns>/<pod> on <node>: nvidia.com/gpu <n> (ours|not ours)"); ours_holding counts those this
+# ("<ns>/<pod> on <node>: nvidia.com/gpu <n> (ours|not ours)[, terminating]"); ours_holding counts those this
 # program made (label app.kubernetes.io/managed-by=gpu-minikube).
 read_gpu_holders() {
     local rows
-    gpu_holders="" ours_holding=""
+    gpu_holders="" ours_holding="" ours_terminating=""
     rows=$(kube get pods -A --field-selector 'status.phase!=Succeeded,status.phase!=Failed' -o jsonpath="$HOLDERS_JSONPATH" 2>/dev/null) || return 0
     gpu_holders=$(printf '%s\n' "$rows" | awk -F'\t' -v self="${ns}/${pod}" '
         $1 != "" && $1 != self && $4 != "" && $4 != "0" {
-            printf "%s on %s: nvidia.com/gpu %s (%s)\n", $1, ($3 == "" ? "no node yet" : $3), $4, ($2 == "gpu-minikube" ? "ours" : "not ours")
+            printf "%s on %s: nvidia.com/gpu %s (%s)%s\n", $1, ($3 == "" ? "no node yet" : $3), $4, ($2 == "gpu-minikube" ? "ours" : "not ours"), ($5 == "" ? "" : ", terminating")
         }')
     ours_holding=$(printf '%s\n' "$gpu_holders" | grep -F '(ours)' | sed 's/ on .*//' | paste -sd, - || true)
+    ours_terminating=$(printf '%s\n' "$gpu_holders" | grep -F '(ours), terminating' | sed 's/ on .*//' | paste -sd, - || true)
 }
 
 # fix_for REASON — what to do about a pod stuck for REASON.
@@ -230,7 +232,11 @@ while true; do
     fi
 
     pods_ok=true
-    pods=$(kube -n "$ns" get pods -l "job-name=${job}" -o jsonpath="$POD_JSONPATH" 2>/dev/null) || { pods="" pods_ok=false; }
+    # This Job's own pods, by its uid once known: a deleted Job of the same name (replaced by
+    # `pulumi up --refresh`) may still have a terminating pod with the same job-name label.
+    selector="job-name=${job}"
+    if [ -n "$job_uid" ]; then selector="controller-uid=${job_uid}"; fi
+    pods=$(kube -n "$ns" get pods -l "$selector" -o jsonpath="$POD_JSONPATH" 2>/dev/null) || { pods="" pods_ok=false; }
     # backoffLimit 0 means one pod; should there be more, the succeeded one (else the newest) counts.
     row=$(printf '%s\n' "$pods" | awk -F'\t' '$1 != "" { last = $0; if ($2 == "Succeeded") ok = $0 } END { print (ok != "" ? ok : last) }')
     # Tabs are whitespace to `read` (empty fields would collapse): split on the unit separator instead.
@@ -278,17 +284,25 @@ while true; do
         if [ -z "$stuck_since" ] || [ "$current" != "$stuck_reason" ]; then stuck_since=$now; fi
         stuck_reason="$current"
         if [ $((now - stuck_since)) -ge "$stuck_s" ]; then
-            detail="$message"
+            detail="$message" freeing=false
             if [ "$current" = "Unschedulable" ]; then
                 detail="${scheduled#False|Unschedulable|}"
                 read_gpu_holders
+                # Our own pod that is terminating (e.g. of the Job a run before this one gave up on)
+                # frees the GPU within its grace period: not stuck, wait for it (up to the deadline).
+                if [[ $scheduled == *nvidia.com/gpu* ]] && [ -n "$ours_terminating" ]; then
+                    log "pod ${pod} waits for the GPU that our terminating pod(s) ${ours_terminating} still hold"
+                    stuck_since=$now freeing=true
+                fi
             fi
             if [ "$current" = "NoContainerStatus" ]; then
                 read_node_ready
                 detail="pod ${pod} was scheduled to node ${node} but has no container status after $((now - stuck_since))s; node $(node_ready_text)"
             fi
-            give_up "the verification pod ${pod} is stuck: ${stuck_reason} for $((now - stuck_since))s" \
-                "${stuck_reason}: ${detail:-no message}" "$(fix_for "$stuck_reason")"
+            if [ "$freeing" = false ]; then
+                give_up "the verification pod ${pod} is stuck: ${stuck_reason} for $((now - stuck_since))s" \
+                    "${stuck_reason}: ${detail:-no message}" "$(fix_for "$stuck_reason")"
+            fi
         fi
     else
         stuck_since=""
