@@ -58,8 +58,9 @@ fi
 # First line: the Job's uid; then one line per condition.
 JOB_JSONPATH='{.metadata.uid}{"\n"}{range .status.conditions[*]}{.type}{"="}{.status}{"\t"}{.reason}{"\t"}{.message}{"\n"}{end}'
 # One line per pod: name, phase, node, waiting/terminated reason, its message, exit code,
-# PodScheduled condition (status|reason|message), image, names of the containers with a status.
-POD_JSONPATH='{range .items[*]}{.metadata.name}{"\t"}{.status.phase}{"\t"}{.spec.nodeName}{"\t"}{range .status.containerStatuses[*]}{.state.waiting.reason}{.state.terminated.reason}{end}{"\t"}{range .status.containerStatuses[*]}{.state.waiting.message}{.state.terminated.message}{end}{"\t"}{range .status.containerStatuses[*]}{.state.terminated.exitCode}{end}{"\t"}{range .status.conditions[?(@.type=="PodScheduled")]}{.status}{"|"}{.reason}{"|"}{.message}{end}{"\t"}{.spec.containers[0].image}{"\t"}{range .status.containerStatuses[*]}{.name}{","}{end}{"\t"}{range .status.containerStatuses[*]}{.state.terminated.startedAt}{end}{"\t"}{range .status.containerStatuses[*]}{.state.terminated.finishedAt}{end}{"\n"}{end}'
+# PodScheduled condition (status|reason|message), image, names of the containers with a status,
+# container start and finish, and the owner's uid (stripped before the row is read).
+POD_JSONPATH='{range .items[*]}{.metadata.name}{"\t"}{.status.phase}{"\t"}{.spec.nodeName}{"\t"}{range .status.containerStatuses[*]}{.state.waiting.reason}{.state.terminated.reason}{end}{"\t"}{range .status.containerStatuses[*]}{.state.waiting.message}{.state.terminated.message}{end}{"\t"}{range .status.containerStatuses[*]}{.state.terminated.exitCode}{end}{"\t"}{range .status.conditions[?(@.type=="PodScheduled")]}{.status}{"|"}{.reason}{"|"}{.message}{end}{"\t"}{.spec.containers[0].image}{"\t"}{range .status.containerStatuses[*]}{.name}{","}{end}{"\t"}{range .status.containerStatuses[*]}{.state.terminated.startedAt}{end}{"\t"}{range .status.containerStatuses[*]}{.state.terminated.finishedAt}{end}{"\t"}{.metadata.ownerReferences[0].uid}{"\n"}{end}'
 # Every pod that is not finished, with its managed-by label and its nvidia.com/gpu limits: who holds GPUs.
 HOLDERS_JSONPATH='{range .items[*]}{.metadata.namespace}/{.metadata.name}{"\t"}{.metadata.labels.app\.kubernetes\.io/managed-by}{"\t"}{.spec.nodeName}{"\t"}{range .spec.containers[*]}{.resources.limits.nvidia\.com/gpu}{end}{"\t"}{.metadata.deletionTimestamp}{"\n"}{end}'
 NODE_READY_JSONPATH='{range .status.conditions[?(@.type=="Ready")]}{.status}{"|"}{.reason}{"|"}{.message}{"|"}{.lastHeartbeatTime}{end}'
@@ -232,13 +233,13 @@ while true; do
     fi
 
     pods_ok=true
-    # This Job's own pods, by its uid once known: a deleted Job of the same name (replaced by
-    # `pulumi up --refresh`) may still have a terminating pod with the same job-name label.
-    selector="job-name=${job}"
-    if [ -n "$job_uid" ]; then selector="controller-uid=${job_uid}"; fi
-    pods=$(kube -n "$ns" get pods -l "$selector" -o jsonpath="$POD_JSONPATH" 2>/dev/null) || { pods="" pods_ok=false; }
+    pods=$(kube -n "$ns" get pods -l "job-name=${job}" -o jsonpath="$POD_JSONPATH" 2>/dev/null) || { pods="" pods_ok=false; }
     # backoffLimit 0 means one pod; should there be more, the succeeded one (else the newest) counts.
-    row=$(printf '%s\n' "$pods" | awk -F'\t' '$1 != "" { last = $0; if ($2 == "Succeeded") ok = $0 } END { print (ok != "" ? ok : last) }')
+    # Only this Job's own pods (owner uid, the last field, once the Job's uid is known): a deleted Job
+    # of the same name (recreated by `pulumi up --refresh`) may still have a terminating pod.
+    row=$(printf '%s\n' "$pods" | awk -F'\t' -v uid="$job_uid" '
+        $1 != "" && (uid == "" || $NF == "" || $NF == uid) { r = $0; sub(/\t[^\t]*$/, "", r); last = r; if ($2 == "Succeeded") ok = r }
+        END { print (ok != "" ? ok : last) }')
     # Tabs are whitespace to `read` (empty fields would collapse): split on the unit separator instead.
     IFS=$'\037' read -r pod phase node reason message exit_code scheduled image statuses started finished <<<"$(printf '%s' "$row" | tr '\t' '\037')" || true
     shown_reason="$reason"
