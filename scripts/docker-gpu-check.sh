@@ -5,7 +5,7 @@
 #   --gpus all|nvidia  →  --gpus all --env NVIDIA_DRIVER_CAPABILITIES=all
 #   --gpus nvidia.com  →  --device nvidia.com/gpu=all   (CDI)
 # so this check runs
-#   docker run --rm --name gpu-minikube-gpu-check-<pid> <those flags> --network=none <image> sh -c 'nvidia-smi && nvidia-smi --query-gpu=… --format=csv'
+#   docker run --rm --name gpu-minikube-gpu-check-<pid> <those flags> --network=none <image> sh -c 'nvidia-smi && <the Job's query, driver_version else kmd_version>'
 # The capabilities matter: "all" includes "display", which needs /dev/nvidia-modeset and fails on
 # compute-only drivers (kubernetes/minikube#20934) where Docker's default capabilities pass.
 # No `--runtime=nvidia`: with `--gpus all` Docker's own GPU driver adds the toolkit's prestart hook to
