@@ -91,7 +91,7 @@ if [ "$rc" -ne 0 ]; then
         *"/dev/nvidia-modeset"*)
             fix="the driver is a compute-only (headless) install without /dev/nvidia-modeset, and minikube starts its node with NVIDIA_DRIVER_CAPABILITIES=all, which needs it (https://github.com/kubernetes/minikube/issues/20934): run 'sudo nvidia-modprobe -m' (or 'sudo modprobe nvidia-modeset'), check 'ls -l /dev/nvidia-modeset', then re-run 'pulumi up'" ;;
         *"unsatisfied condition: cuda>="*)
-            need=$(grep -oE 'cuda>=[0-9]+(\.[0-9]+)?' <<<"$err$out" | head -n 1)
+            need=$(grep -oE 'cuda>=[0-9]+(\.[0-9]+)?' <<<"$err$out" | sed -n 1p)
             fix="the NVIDIA driver is too old for the CUDA version ${IMAGE} requires (${need}): upgrade the driver (Ubuntu: 'sudo ubuntu-drivers install', then reboot), or choose an image for the CUDA version 'nvidia-smi' shows: pulumi config set --path verification.image nvidia/cuda:<version>-base-ubuntu22.04" ;;
         *"unresolvable CDI devices"*)
             fix="Docker has CDI on but no spec defines nvidia.com/gpu=all: keep hostPrep.configureDocker true (it writes the spec), or run 'sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml' and check 'nvidia-ctk cdi list'" ;;

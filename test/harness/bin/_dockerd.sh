@@ -43,7 +43,7 @@ running() {
 
 # ours PID — PID runs and is one of this host's daemon processes (a recorded PID may have been reused).
 ours() {
-    running "$1" && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF "$EXEC_ROOT"
+    running "$1" && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -F "$EXEC_ROOT" >/dev/null
 }
 
 simd_alive() {
@@ -73,7 +73,7 @@ simd_stop() {
         kill -TERM "$p" 2>/dev/null || true
         for ((i = 0; i < 400; i++)); do
             running "$p" || break
-            if tail -c +"$((size + 1))" "$LOG" 2>/dev/null | grep -q 'Daemon shutdown complete'; then
+            if tail -c +"$((size + 1))" "$LOG" 2>/dev/null | grep 'Daemon shutdown complete' >/dev/null; then
                 sleep 0.05
                 kill -KILL "$p" 2>/dev/null || true
                 break
@@ -170,7 +170,7 @@ stub_start() {
     local major
     major=$(stub_get version 27.5.1)
     major="${major%%.*}"
-    if [ "$major" -ge 25 ] && [ -n "$config" ] && tr -d '[:space:]' <"$config" 2>/dev/null | grep -q '"cdi":true'; then
+    if [ "$major" -ge 25 ] && [ -n "$config" ] && tr -d '[:space:]' <"$config" 2>/dev/null | grep '"cdi":true' >/dev/null; then
         printf '["/etc/cdi","/var/run/cdi"]\n' >"$SIMS_DIR/cdidirs"
     else
         printf 'null\n' >"$SIMS_DIR/cdidirs"
