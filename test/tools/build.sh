@@ -89,7 +89,7 @@ build_nvidia_ctk() {
 build_docker() {
     local dir="$cache/docker-$DOCKER_VERSION"
     if have "$dir" dockerd docker; then reused+=(docker); return; fi
-    echo "build: docker $DOCKER_VERSION (dockerd + CLI; cold: ~COLD min)" >&2
+    echo "build: docker $DOCKER_VERSION (dockerd + CLI; cold: ~19 min on 2 busy cores, downloads included)" >&2
     mkdir -p "$dir.tmp"
     local v=${DOCKER_VERSION#v}
     (cd "$here/dockerd" && CGO_ENABLED=0 go build -trimpath -tags exclude_graphdriver_btrfs \
