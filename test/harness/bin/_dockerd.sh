@@ -25,7 +25,7 @@ simd_is_real() {
 }
 
 simd_load() {
-    # DOCKERD DOCKER_CLI DATA_ROOT EXEC_ROOT CONFIG_FILE SOCK PIDFILE LOG DAEMON_PATH
+    # DOCKERD DOCKER_CLI DATA_ROOT EXEC_ROOT CONFIG_FILE SOCK PIDFILE LOG DAEMON_PATH [CDI_SPEC_DIR]
     # shellcheck source=/dev/null
     source "$SIMD_DIR/conf"
 }
@@ -102,6 +102,12 @@ simd_start() {
     local extra=()
     if [ -f "$SIMD_DIR/extra-args" ]; then
         mapfile -t extra <"$SIMD_DIR/extra-args"
+    fi
+    # Docker >= 25 (CDI): the host's CDI dir in place of the real machine's /etc/cdi and /var/run/cdi.
+    # A flag, not daemon.json's "cdi-spec-dirs", so the daemon.json under test stays the user's; the
+    # CDI feature (on by default since 28.2) is still decided by daemon.json's "features".
+    if [ -n "${CDI_SPEC_DIR:-}" ]; then
+        extra=(--cdi-spec-dir "$CDI_SPEC_DIR" ${extra[@]+"${extra[@]}"})
     fi
     # dockerd fails when an explicit --config-file is missing, but a real host's daemon, started without
     # the flag, treats a missing /etc/docker/daemon.json as "no config": an empty object does the same.
