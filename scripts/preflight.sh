@@ -198,7 +198,13 @@ else
         docker_version="$DOCKER_SERVER_VERSION"
         if is_docker_desktop; then docker_desktop=true; fi
         if runtimes_have_nvidia "$DOCKER_RUNTIMES"; then nvidia_runtime=true; fi
-        if [ "$GM_MINIKUBE_GPUS" = "nvidia.com" ] && docker_cdi_enabled; then cdi_enabled=true; fi
+        if [ "$GM_MINIKUBE_GPUS" = "nvidia.com" ] && docker_cdi_enabled; then
+            cdi_enabled=true
+            if ! docker_cdi_reads_spec_dir; then
+                blocker "Docker does not read CDI specs from ${GM_CDI_SPEC_DIR}, where the NVIDIA spec is written" \
+                    "docker info: CDISpecDirs=${DOCKER_CDI_SPEC_DIRS}" "$(cdi_spec_dir_fix)"
+            fi
+        fi
         log "Docker ${docker_version} (${DOCKER_OS}) at ${docker_host}; nvidia runtime: ${nvidia_runtime}; CDI: ${cdi_enabled}"
         if [ "$docker_desktop" = true ] && [ "$wsl2" = false ]; then
             blocker "Docker Desktop for Linux cannot give containers a GPU" "docker info: OperatingSystem=${DOCKER_OS} at ${docker_host}, on Linux (not WSL2)" \

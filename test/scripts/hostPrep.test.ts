@@ -578,6 +578,29 @@ describe("CDI, minikube.gpus nvidia.com (stub Docker 27 with its CDI feature, re
         const run = await h.run("docker-gpu-check.sh", CDI);
         assertFailed(run, "docker-gpu-check", /\(found: exit 125: docker: Error response from daemon: CDI device injection failed: unresolvable CDI devices nvidia\.com\/gpu=all\)\. Fix: .*nvidia-ctk cdi generate --output=\/etc\/cdi\/nvidia\.yaml/);
     });
+
+    it("CDI on but \"cdi-spec-dirs\" leaves out the spec's dir: preflight blocks and the runtime step refuses, before any change", async () => {
+        const daemonJson = '{"features":{"cdi":true},"cdi-spec-dirs":["/opt/cdi"],"runtimes":{"nvidia":{"args":[],"path":"nvidia-container-runtime"}}}';
+        const h = readyHost({ daemonJson });
+        const dirs = /CDISpecDirs=\["\/opt\/cdi"\]/;
+        const fix = /Fix: add "[^"]*\/etc\/cdi" to "cdi-spec-dirs" in Docker's daemon\.json/;
+        const pre = await h.run("preflight.sh", CDI);
+        assertFailed(pre, "preflight", /Docker does not read CDI specs from .*\/etc\/cdi, where the NVIDIA spec is written/);
+        assert.match(pre.stderr, dirs);
+        assert.match(pre.stderr, fix);
+        h.sim.resetJournal();
+        const run = await h.run("configure-docker-runtime.sh", CDI);
+        assertFailed(run, "docker-runtime", /Docker does not read CDI specs from .*\/etc\/cdi/);
+        assert.match(run.stderr, dirs);
+        assert.equal(h.readDaemonJson(), daemonJson);
+        assert.deepEqual(h.mutatingCalls(), []);
+        // With the default dirs (the setting removed), the same host is ready.
+        h.writeDaemonJson('{"features":{"cdi":true},"runtimes":{"nvidia":{"args":[],"path":"nvidia-container-runtime"}}}');
+        h.restartStubDocker();
+        const ok = await h.run("preflight.sh", CDI);
+        assert.equal(ok.code, 0, ok.stderr);
+        assert.equal(summaryOf(ok).cdiEnabled, true);
+    });
 });
 
 describe("configure-docker-runtime.sh (stub Docker)", () => {

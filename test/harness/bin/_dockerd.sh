@@ -176,8 +176,16 @@ stub_start() {
     local major
     major=$(stub_get version 27.5.1)
     major="${major%%.*}"
+    # The spec dirs are daemon.json's "cdi-spec-dirs" when set (moby daemon/config: CDISpecDirs), else
+    # Docker's default ["/etc/cdi","/var/run/cdi"], its /etc/cdi being the simulated host's.
+    local custom_dirs
     if [ "$major" -ge 25 ] && [ -n "$config" ] && tr -d '[:space:]' <"$config" 2>/dev/null | grep '"cdi":true' >/dev/null; then
-        printf '["/etc/cdi","/var/run/cdi"]\n' >"$SIMS_DIR/cdidirs"
+        custom_dirs=$(tr -d '[:space:]' <"$config" | sed -n 's/.*"cdi-spec-dirs":\(\[[^]]*\]\).*/\1/p')
+        if [ -n "$custom_dirs" ]; then
+            printf '%s\n' "$custom_dirs" >"$SIMS_DIR/cdidirs"
+        else
+            printf '["%s","/var/run/cdi"]\n' "$(cat "$SIM_STATE/cdi-spec-dir" 2>/dev/null || echo /etc/cdi)" >"$SIMS_DIR/cdidirs"
+        fi
     else
         printf 'null\n' >"$SIMS_DIR/cdidirs"
     fi
