@@ -22,7 +22,8 @@ export interface ModalConfig {
  * - `existing`: `cluster.kubeconfig` is required and must resolve to a context with an API server;
  *   `profile`, `minikube.*` and `hostPrep.*` are errors naming the mode (nothing here creates a
  *   minikube or touches this machine); `devicePlugin.mode` defaults to `none` and `addon` is an error;
- *   with `none`, other `devicePlugin.*` keys are errors (no plugin is deployed or awaited).
+ *   with `none`, other `devicePlugin.*` keys are errors (no plugin is deployed or awaited); `manifest`
+ *   deploys NVIDIA's plugin on the GPU nodes (components/existingDevicePlugin.ts).
  * - `minikube`: `cluster.kubeconfig`, `cluster.context`, `verification.nodeSelector` and
  *   `devicePlugin.mode: none` are errors (they would be silently ignored).
  */
@@ -52,14 +53,8 @@ export function applyClusterMode(input: Record<string, unknown>, cfg: GpuMinikub
         }
         if (explicitPluginMode === "addon") {
             problems.push(`${NS}:devicePlugin.mode: found "addon", which is minikube's addon and needs cluster.mode "minikube". ` +
-                `With cluster.mode "existing" use "none" (the cluster already runs a device plugin, e.g. the GPU Operator). ` +
-                "Fix: `pulumi config set --path devicePlugin.mode none`");
-        }
-        if (explicitPluginMode === "manifest") {
-            // The manifest mode's steps (addon-disable, per-node share count from the host's GPUs) are
-            // minikube's; deploying the plugin into an existing cluster is not built yet.
-            problems.push(`${NS}:devicePlugin.mode: found "manifest", which is not available with cluster.mode "existing" yet ` +
-                `(it is built for minikube). With cluster.mode "existing" use "none" and run NVIDIA's device plugin or the GPU Operator in the cluster. ` +
+                `With cluster.mode "existing" use "none" (the cluster already runs a device plugin, e.g. the GPU Operator) ` +
+                `or "manifest" (this program deploys NVIDIA's device plugin on the GPU nodes). ` +
                 "Fix: `pulumi config set --path devicePlugin.mode none`");
         }
         if (explicitPluginMode === undefined || explicitPluginMode === "none") {

@@ -88,6 +88,16 @@ describe("cluster.mode", () => {
         assert.match(unused[0], /^gpu-minikube:devicePlugin\.timeoutSeconds: is set, but with cluster\.mode "existing" and devicePlugin\.mode "none"/);
     });
 
+    it("existing: devicePlugin.mode manifest is accepted with its keys (image, sharing, timeoutSeconds)", () => {
+        const cfg = resolveConfig(existing({}, { devicePlugin: {
+            mode: "manifest", timeoutSeconds: 120, image: "nvcr.io/nvidia/k8s-device-plugin:v0.20.0",
+            sharing: { strategy: "timeSlicing", replicas: 4 },
+        } }));
+        assert.equal(cfg.devicePlugin.mode, "manifest");
+        assert.equal(cfg.devicePlugin.timeoutSeconds, 120);
+        assert.equal(cfg.devicePlugin.sharing.replicas, 4);
+    });
+
     it("existing: the kubeconfig is required", () => {
         const problems = problemsOf({ cluster: JSON.stringify({ mode: "existing" }) });
         assert.equal(problems.length, 1, problems.join("\n"));
