@@ -93,7 +93,7 @@ while true; do
             [ -n "$node" ] || continue
             total=$((total + 1))
             if node_ok "$alloc" "$count"; then ready=$((ready + 1)); fi
-            progress+="${progress:+, }${node}: ${alloc:-0}"
+            progress+="${progress:+, }${node}: ${alloc:-none}"
         done <<<"$(printf '%s' "$nodes" | tr '\t' '\037')"
         rc=0
         rollout=$(kube -n "$PLUGIN_NAMESPACE" get daemonset "$ds" -o jsonpath="$DS_JSONPATH" 2>"$GM_TMP/ds.err") || rc=$?
