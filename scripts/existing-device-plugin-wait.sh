@@ -49,8 +49,9 @@ if ! command -v kubectl >/dev/null 2>&1; then
 fi
 
 resource_key="${resource//./\\.}"
-# One line per placed node: name, allocatable, capacity of the resource, GFD's nvidia.com/gpu.count label.
-NODES_JSONPATH="{range .items[*]}{.metadata.name}{\"\\t\"}{.status.allocatable.${resource_key}}{\"\\t\"}{.status.capacity.${resource_key}}{\"\\t\"}{.metadata.labels.nvidia\\.com/gpu\\.count}{\"\\n\"}{end}"
+# One line per placed node: name, allocatable, capacity of the resource, GFD's nvidia.com/gpu.count label,
+# the Ready condition's status.
+NODES_JSONPATH="{range .items[*]}{.metadata.name}{\"\\t\"}{.status.allocatable.${resource_key}}{\"\\t\"}{.status.capacity.${resource_key}}{\"\\t\"}{.metadata.labels.nvidia\\.com/gpu\\.count}{\"\\t\"}{range .status.conditions[?(@.type==\"Ready\")]}{.status}{end}{\"\\n\"}{end}"
 # The DaemonSet's rollout, as `kubectl rollout status` reads it.
 DS_JSONPATH='{.metadata.generation}{"\t"}{.status.observedGeneration}{"\t"}{.status.desiredNumberScheduled}{"\t"}{.status.updatedNumberScheduled}{"\t"}{.status.numberAvailable}'
 
@@ -89,7 +90,7 @@ while true; do
                 "label your GPU nodes ('kubectl label node <name> ${GM_NODE_SELECTOR//,/ }') or set gpu-minikube:verification.nodeSelector to labels they carry, then run 'pulumi up' again"
         fi
         ready=0 total=0 progress=""
-        while IFS=$'\037' read -r node alloc _ count; do
+        while IFS=$'\037' read -r node alloc _ count _; do
             [ -n "$node" ] || continue
             total=$((total + 1))
             if node_ok "$alloc" "$count"; then ready=$((ready + 1)); fi
@@ -153,12 +154,15 @@ first_pod=""
     printf '[%s] diagnostics:\n' "$GM_STAGE"
     printf '  daemonset %s/%s: %s\n' "$PLUGIN_NAMESPACE" "$ds" "${rollout:-unknown}"
     printf '  nodes matching %s (allocatable %s; expected; plugin pod):\n' "$GM_NODE_SELECTOR" "$resource"
-    while IFS=$'\037' read -r node alloc _ count; do
+    while IFS=$'\037' read -r node alloc _ count node_ready; do
         [ -n "$node" ] || continue
         state="${pod_on[$node]:-no plugin pod on this node}"
-        printf '  | %s: %s; expected %s; %s\n' "$node" "${alloc:-none}" "$(want_for "$count")" "$state"
+        # A node that is not Ready cannot run the plugin: say so next to it.
+        not_ready=""
+        if [ "$node_ready" != "True" ]; then not_ready="; node not Ready (${node_ready:-no Ready condition})"; fi
+        printf '  | %s: %s; expected %s; %s%s\n' "$node" "${alloc:-none}" "$(want_for "$count")" "$state" "$not_ready"
         if ! node_ok "$alloc" "$count"; then
-            short+="${short:+, }${node} (${alloc:-none}, expected $(want_for "$count"))"
+            short+="${short:+, }${node} (${alloc:-none}, expected $(want_for "$count")${not_ready})"
             if [ -z "$first_pod" ] && [ -n "${pod_on[$node]:-}" ]; then first_pod="${pod_on[$node]%%:*}"; fi
         fi
     done <<<"$(printf '%s' "$nodes_seen" | tr '\t' '\037')"
@@ -175,4 +179,4 @@ else
     found="${short:-no nodes seen${last_error:+ (${last_error})}}; daemonset ${ds}: ${rollout:-unknown}"
 fi
 fail "$what" "$found" \
-    "check the plugin pods ('kubectl -n ${PLUGIN_NAMESPACE} get pods -l name=${ds} -o wide') and their logs: a node without a working NVIDIA driver and container toolkit makes the plugin crash-loop (FAIL_ON_INIT_ERROR=true); a node that already runs another device plugin (e.g. the GPU Operator's) needs devicePlugin.mode none instead; a slow image pull needs a larger devicePlugin.timeoutSeconds. Then run 'pulumi up' again"
+    "check the plugin pods ('kubectl -n ${PLUGIN_NAMESPACE} get pods -l name=${ds} -o wide') and their logs: a node without a working NVIDIA driver and container toolkit makes the plugin crash-loop (FAIL_ON_INIT_ERROR=true); a node that already runs another device plugin (e.g. the GPU Operator's) needs devicePlugin.mode none instead; a node that is not Ready must be repaired or left out with gpu-minikube:verification.nodeSelector; a slow image pull needs a larger devicePlugin.timeoutSeconds. Then run 'pulumi up' again"

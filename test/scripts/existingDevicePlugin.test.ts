@@ -116,4 +116,14 @@ describe("existing cluster, manifest mode: NVIDIA's plugin on the GPU nodes only
         assert.ok(run.ms < 20_000, `took ${run.ms} ms`);
         assert.match(run.stderr, /ERROR: no node matches the device plugin's node selector pool=nope \(found: 0 nodes with those labels\)\. Fix: label your GPU nodes \('kubectl label node <name> pool=nope'\)/);
     });
+
+    it("a placed node that is not Ready is named as such next to its missing plugin pod", async (t) => {
+        if (!cp) return skipOrFailUnderCi(t, missing as string);
+        // No kwok annotation: nothing runs this node, so it never reports a Ready condition.
+        await cp.apply({ apiVersion: "v1", kind: "Node", metadata: { name: "gpu-dead", labels: { "kubernetes.io/hostname": "gpu-dead", pool: "dead" } } });
+        const run = await wait({ GM_NODE_SELECTOR: "pool=dead", GM_TIMEOUT_SECONDS: "3" });
+        assert.equal(run.code, 1, run.stderr);
+        assert.match(run.stderr, /\| gpu-dead: none; expected a non-zero multiple of 1; no plugin pod on this node; node not Ready \(no Ready condition\)/);
+        assert.match(run.stderr, /\(found: gpu-dead \(none, expected a non-zero multiple of 1; node not Ready \(no Ready condition\)\); daemonset/);
+    });
 });
