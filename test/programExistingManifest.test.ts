@@ -132,15 +132,16 @@ describe("existing mode with devicePlugin.mode manifest", () => {
     });
 
     it("the DaemonSet lands only on the GPU nodes (verification.nodeSelector) and is a valid DaemonSet", () => {
-        const ds = byName("existing-device-plugin-daemonset").inputs as Record<string, never>;
-        const obj = { apiVersion: "apps/v1", kind: "DaemonSet", ...ds } as ConstructorParameters<typeof DaemonSet>[0];
+        const ds = byName("existing-device-plugin-daemonset").inputs as unknown as {
+            metadata: { namespace: string }; spec: { template: { spec: Record<string, unknown> } };
+        };
+        const obj = { apiVersion: "apps/v1", kind: "DaemonSet", ...ds } as unknown as ConstructorParameters<typeof DaemonSet>[0];
         assert.doesNotThrow(() => new DaemonSet(obj).validate());
-        const spec = (ds as { spec: { template: { spec: Record<string, unknown> } } }).spec.template.spec;
-        assert.deepEqual(spec.nodeSelector, { pool: "gpu" });
-        assert.equal((ds as { metadata: { namespace: string } }).metadata.namespace, "kube-system");
-        const cm = byName("existing-device-plugin-config").inputs as Record<string, never>;
-        assert.doesNotThrow(() => new ConfigMap({ apiVersion: "v1", kind: "ConfigMap", ...cm } as ConstructorParameters<typeof ConfigMap>[0]).validate());
-        assert.match(String((cm as { data: Record<string, string> }).data["config.yaml"]), /replicas: 4/);
+        assert.deepEqual(ds.spec.template.spec.nodeSelector, { pool: "gpu" });
+        assert.equal(ds.metadata.namespace, "kube-system");
+        const cm = byName("existing-device-plugin-config").inputs as unknown as { data: Record<string, string> };
+        assert.doesNotThrow(() => new ConfigMap({ apiVersion: "v1", kind: "ConfigMap", ...cm } as unknown as ConstructorParameters<typeof ConfigMap>[0]).validate());
+        assert.match(String(cm.data["config.yaml"]), /replicas: 4/);
     });
 
     it("the wait covers the placed nodes only, with shares per GPU and the renamed resource; nothing on destroy", () => {
