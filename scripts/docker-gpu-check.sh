@@ -38,7 +38,12 @@ command -v docker >/dev/null 2>&1 || fail "Docker CLI not found" "no docker on P
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-QUERY='nvidia-smi && nvidia-smi --query-gpu=index,name,uuid,driver_version,memory.total,pci.bus_id --format=csv'
+# The verification Job's command (components/verificationJob.ts VERIFICATION_COMMAND, held equal by
+# test/verificationCommand.test.ts): driver_version first, R610's kmd_version when the driver rejects it.
+QUERY=$(cat <<'QUERY_EOF'
+nvidia-smi && { q=$(nvidia-smi --query-gpu=index,name,uuid,driver_version,memory.total,pci.bus_id --format=csv); rc=$?; if [ "$rc" -eq 2 ]; then nvidia-smi --query-gpu=index,name,uuid,kmd_version,memory.total,pci.bus_id --format=csv; else printf '%s\n' "$q"; (exit "$rc"); fi; }
+QUERY_EOF
+)
 case "$GM_MINIKUBE_GPUS" in
     nvidia.com) gpu_args=(--device nvidia.com/gpu=all) ;;
     *) gpu_args=(--gpus all --env NVIDIA_DRIVER_CAPABILITIES=all) ;;
