@@ -86,9 +86,10 @@ export function gpuNodes(nodes: NodeFacts[]): NodeFacts[] {
  */
 export function gpuNodesToken(clusterUid: string, nodes: NodeFacts[], incompleteRuns: string[] = [],
     options: { counts?: boolean } = {}): string {
-    // Without counts (options.counts false) only the allocatable/capacity numbers are left out.
+    // Without counts (options.counts false) the allocatable/capacity numbers are left out, and the
+    // resource name too: it follows from which resource is advertised.
     const counts = options.counts ?? true;
-    const facts = gpuNodes(nodes).map((n) => [n.name, n.uid, n.resourceName, ...(counts ? [n.allocatable, n.capacity] : []),
+    const facts = gpuNodes(nodes).map((n) => [n.name, n.uid, ...(counts ? [n.resourceName, n.allocatable, n.capacity] : []),
         n.unschedulable, n.ready, n.hostname, n.product, n.driverVersion]);
     // An incomplete run (a node failed, stuck or timed out, maybe transiently) is retried by the next
     // `up`: its id changes the token. A complete run leaves no id, so an unchanged cluster stays a no-op.

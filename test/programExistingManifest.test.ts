@@ -192,8 +192,10 @@ describe("placement and tokens (pure)", () => {
         const before = parseNodeRows(row({ name: "gpu-a", uid: "u-a", gpuPresent: "true" }));
         const after = parseNodeRows(row({ name: "gpu-a", uid: "u-a", gpuPresent: "true", allocatableGpu: "2", capacityGpu: "2" }));
         const cordoned = parseNodeRows(row({ name: "gpu-a", uid: "u-a", gpuPresent: "true", unschedulable: "true" }));
+        const shared = parseNodeRows(row({ name: "gpu-a", uid: "u-a", gpuPresent: "true", allocatableShared: "8", capacityShared: "8" }));
         const blind = (n: typeof before) => gpuNodesToken("c", n, [], { counts: false });
         assert.equal(blind(before), blind(after));
+        assert.equal(blind(before), blind(shared), "time-slicing's renamed resource appearing is a count too");
         assert.notEqual(blind(before), blind(cordoned));
         assert.notEqual(gpuNodesToken("c", before), gpuNodesToken("c", after), "the full token still sees the counts");
     });
