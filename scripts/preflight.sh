@@ -167,9 +167,9 @@ else
             # "CUDA version" line there reads 'Deprecated, see "CUDA UMD version" instead'); older drivers say
             # "CUDA Version" in both.
             table=$(with_deadline "$CALL" "$smi" 2>/dev/null) || table=""
-            cuda_version=$(sed -nE 's/.*CUDA (UMD )?Version: *([0-9][0-9.]*).*/\2/p' <<<"$table" | head -n 1)
+            cuda_version=$(sed -nE 's/.*CUDA (UMD )?Version: *([0-9][0-9.]*).*/\2/p' <<<"$table" | sed -n 1p)
             if [ -z "$cuda_version" ]; then
-                cuda_version=$(with_deadline "$CALL" "$smi" --version 2>/dev/null | sed -nE 's/^CUDA (UMD )?[Vv]ersion *: *([0-9][0-9.]*).*/\2/p' | head -n 1) || cuda_version=""
+                cuda_version=$(with_deadline "$CALL" "$smi" --version 2>/dev/null | sed -nE 's/^CUDA (UMD )?[Vv]ersion *: *([0-9][0-9.]*).*/\2/p' | sed -n 1p) || cuda_version=""
             fi
             log "NVIDIA driver ${driver_version}, CUDA ${cuda_version:-unknown}, ${#entries[@]} GPU(s)"
             check_modeset
@@ -302,7 +302,7 @@ if ! command -v minikube >/dev/null 2>&1; then
 else
     rc=0
     mk_out=$(with_deadline "$CALL" minikube version --short 2>&1) || rc=$?
-    minikube_version=$(grep -oE 'v[0-9]+\.[0-9]+(\.[0-9]+)?' <<<"$mk_out" | head -n 1) || minikube_version=""
+    minikube_version=$(grep -oE 'v[0-9]+\.[0-9]+(\.[0-9]+)?' <<<"$mk_out" | sed -n 1p) || minikube_version=""
     if [ -z "$minikube_version" ]; then
         blocker "cannot read the minikube version" "'minikube version --short' said: $(first_line "${mk_out:-nothing} (exit ${rc})")" \
             "reinstall minikube ≥ v${need_minikube}: https://minikube.sigs.k8s.io/docs/start/"

@@ -105,13 +105,13 @@ docker_endpoint() {
     # No context chosen (DOCKER_CONTEXT, or currentContext in the CLI's config.json): the default
     # socket, without starting the CLI (as the CLI resolves it: docker/cli cli/command/cli.go).
     if [ -z "$ctx" ]; then
-        ctx=$(sed -n 's/.*"currentContext"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' "${DOCKER_CONFIG:-$HOME/.docker}/config.json" 2>/dev/null | head -n 1) || ctx=""
+        ctx=$(sed -n 's/.*"currentContext"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' "${DOCKER_CONFIG:-$HOME/.docker}/config.json" 2>/dev/null | sed -n 1p) || ctx=""
     fi
     if [ -z "$ctx" ] || [ "$ctx" = default ]; then
         printf 'unix:///var/run/docker.sock'
         return 0
     fi
-    ep=$(with_deadline "$GM_DOCKER_CALL_SECONDS" docker context inspect --format '{{.Endpoints.docker.Host}}' 2>/dev/null | head -n 1) || ep=""
+    ep=$(with_deadline "$GM_DOCKER_CALL_SECONDS" docker context inspect --format '{{.Endpoints.docker.Host}}' 2>/dev/null | sed -n 1p) || ep=""
     printf '%s' "${ep:-unix:///var/run/docker.sock}"
 }
 
@@ -348,5 +348,5 @@ cdi_spec_file() {
 # cdi_spec_usable — some spec in GM_CDI_SPEC_DIR defines nvidia.com/gpu=all (as `nvidia-ctk cdi list` reads it).
 cdi_spec_usable() {
     [ -d "$GM_CDI_SPEC_DIR" ] || return 1
-    with_deadline 20 nvidia-ctk cdi list --spec-dir "$GM_CDI_SPEC_DIR" 2>/dev/null | grep -qx 'nvidia.com/gpu=all'
+    with_deadline 20 nvidia-ctk cdi list --spec-dir "$GM_CDI_SPEC_DIR" 2>/dev/null | grep -x 'nvidia.com/gpu=all' >/dev/null
 }
