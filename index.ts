@@ -150,8 +150,12 @@ function existingStack(): StackOutputs {
     const verification = new GpuNodeVerification("gpu-node-verification", {
         cluster,
         // With our plugin, the counts it brought come from its wait: they do not re-verify on the next up.
+        // Short nodes join the token only when there are any, so a run with none keeps its old token.
         nodesToken: plugin === undefined ? cluster.gpuNodesToken
-            : pulumi.all([cluster.gpuNodesTokenSansCounts, plugin.gpuAllocatable]).apply(([t, alloc]) => `${t}:${JSON.stringify(alloc)}`),
+            : pulumi.all([cluster.gpuNodesTokenSansCounts, plugin.gpuAllocatable, plugin.shortNodes]).apply(([t, alloc, short]) =>
+                `${t}:${JSON.stringify(alloc)}${Object.keys(short).length > 0 ? `:${JSON.stringify(short)}` : ""}`),
+        // A node the plugin wait found short fails with that reason; the others are verified.
+        nodeProblems: plugin?.shortNodes,
         image: cfg.verification.image,
         gpus: cfg.verification.gpus,
         timeoutSeconds: cfg.verification.timeoutSeconds,

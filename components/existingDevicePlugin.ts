@@ -50,12 +50,20 @@ export interface ExistingDevicePluginArgs {
  * `devicePlugin.mode: manifest`): the same ConfigMap and DaemonSet as manifest mode on minikube
  * (components/devicePluginManifest.ts), applied through the cluster's provider, with a node selector
  * so its pods land only on the GPU nodes, and no minikube step. Done when the DaemonSet has rolled
- * out and every placed node advertises its GPUs (scripts/existing-device-plugin-wait.sh). Destroy
- * deletes the ConfigMap and DaemonSet (and so the plugin pods) and nothing else.
+ * out and every placed node advertises its GPUs, or at the deadline with the nodes still short named
+ * in {@link ExistingDevicePlugin.shortNodes} (scripts/existing-device-plugin-wait.sh): a short node is
+ * that node's problem (its verdict fails), not the whole step's. Destroy deletes the ConfigMap and
+ * DaemonSet (and so the plugin pods) and nothing else.
  */
 export class ExistingDevicePlugin extends pulumi.ComponentResource {
     /** Node name → allocatable {@link ExistingDevicePlugin.resourceName} of every placed node, once ready. */
     readonly gpuAllocatable: pulumi.Output<Record<string, number>>;
+    /**
+     * Node name → why it did not advertise its GPUs by the deadline (not Ready, its plugin pod's state,
+     * advertised vs expected); empty when every placed node did. Give it to the verification as
+     * `nodeProblems`, so each of these nodes gets a failing verdict while the others are verified.
+     */
+    readonly shortNodes: pulumi.Output<Record<string, string>>;
     /** The resource nodes advertise and pods request. */
     readonly resourceName: string;
     /** Shares each physical GPU is advertised as (time-slicing replicas; 1 without sharing). */
@@ -107,10 +115,21 @@ export class ExistingDevicePlugin extends pulumi.ComponentResource {
             },
         }, { parent: this, dependsOn: [this.daemonSet, cm] });
         this.ready = wait;
-        this.gpuAllocatable = pulumi.unsecret(wait.stdout)
-            .apply((out) => toGpuAllocatable(parseSummary(out, "existing-device-plugin-wait.sh").gpuAllocatable));
-        this.registerOutputs({ gpuAllocatable: this.gpuAllocatable });
+        const summary = pulumi.unsecret(wait.stdout).apply((out) => parseSummary(out, "existing-device-plugin-wait.sh"));
+        this.gpuAllocatable = summary.apply((s) => toGpuAllocatable(s.gpuAllocatable));
+        this.shortNodes = summary.apply((s) => toShortNodes(s.short));
+        this.registerOutputs({ gpuAllocatable: this.gpuAllocatable, shortNodes: this.shortNodes });
     }
+}
+
+/** Reads the wait's `short` map (node → reason); entries that are not strings are dropped. */
+export function toShortNodes(raw: unknown): Record<string, string> {
+    const result: Record<string, string> = {};
+    if (raw === null || typeof raw !== "object" || Array.isArray(raw)) return result;
+    for (const [node, why] of Object.entries(raw)) {
+        if (typeof why === "string" && why !== "") result[node] = why;
+    }
+    return result;
 }
 
 /** DAEMONSET with a `nodeSelector` of LABELS in its pod template: its pods land only on those nodes. */

@@ -29,6 +29,12 @@ export interface GpuNodeVerificationArgs {
     nodeSelector?: Record<string, string>;
     /** A fresh run on every `up`, even when nothing changed. Default: `false`. */
     alwaysRerun?: boolean;
+    /**
+     * Node name → a problem an earlier stage found on it (the device plugin wait's short nodes in
+     * `devicePlugin.mode: manifest`): each fails that node's verdict with it as a reason, while the
+     * other nodes are verified. Default: `{}`.
+     */
+    nodeProblems?: pulumi.Input<Record<string, string>>;
 }
 
 /**
@@ -86,7 +92,7 @@ export class GpuNodeVerification extends pulumi.ComponentResource {
             },
         }, { parent: this, dependsOn: withDependsOn(opts?.dependsOn, this.namespace) });
 
-        this.result = pulumi.all([pulumi.unsecret(run.stdout), namespaceName]).apply(([out, ns]) => {
+        this.result = pulumi.all([pulumi.unsecret(run.stdout), namespaceName, args.nodeProblems ?? {}]).apply(([out, ns, nodeProblems]) => {
             const s = parseSummary(out, "verify-gpu-nodes.sh");
             return summarizeNodes(parseNodeRows(typeof s.facts === "string" ? s.facts : ""), toNodeRuns(s.nodes), {
                 minGpus: spec.gpus,
@@ -95,6 +101,7 @@ export class GpuNodeVerification extends pulumi.ComponentResource {
                 clusterIncarnation: ns.slice(ns.lastIndexOf("-") + 1),
                 nodeSelector,
                 now: typeof s.finishedAt === "string" ? s.finishedAt : "",
+                nodeProblems,
             });
         });
 

@@ -147,6 +147,11 @@ export interface NodeRunContext {
     nodeSelector: Record<string, string>;
     /** Fallback time when no node ran (ISO 8601). */
     now: string;
+    /**
+     * Node name → a problem an earlier stage found on it (the device plugin wait's short nodes):
+     * each fails that node's verdict, as its first reason. Nodes not in the run are ignored. Default: `{}`.
+     */
+    nodeProblems?: Record<string, string>;
 }
 
 /** Turns the per-node runs (and the node facts seen at run time) into the stack output. */
@@ -155,7 +160,13 @@ export function summarizeNodes(facts: NodeFacts[], runs: NodeRun[], ctx: NodeRun
     const nodes: Record<string, NodeVerdict> = {};
     const reasons: string[] = [];
     for (const run of [...runs].sort((a, b) => a.node.localeCompare(b.node))) {
-        const verdict = evaluateNode(byName.get(run.node), run, ctx.minGpus);
+        const evaluated = evaluateNode(byName.get(run.node), run, ctx.minGpus);
+        const problem = ctx.nodeProblems?.[run.node];
+        const verdict = problem === undefined ? evaluated : {
+            ...evaluated,
+            passed: false,
+            reasons: [`the device plugin did not bring this node's GPUs within devicePlugin.timeoutSeconds: ${problem}`, ...evaluated.reasons],
+        };
         nodes[run.node] = verdict;
         for (const r of verdict.reasons) reasons.push(`node ${run.node}: ${r}`);
     }

@@ -7,15 +7,22 @@
 #     GM_SHARES_PER_GPU x its GPU count when GPU Feature Discovery labelled the node with
 #     nvidia.com/gpu.count, else a non-zero multiple of GM_SHARES_PER_GPU (the physical count is
 #     unknown without that label).
-# Nodes outside the selector are never waited for. No minikube, no host state. On timeout the error
-# names each node still short, its plugin pod's state and the first failing pod's log, within the deadline.
+# Nodes outside the selector are never waited for. No minikube, no host state.
+# At the deadline, a node still short (not Ready, no working plugin pod, fewer GPUs than expected) is a
+# per-node problem, not a failure of this step: it exits 0 and names each short node with its reason
+# in "short" (and on stderr, with the first short node's plugin log), so the per-node verification
+# still verifies the others and gives each short node a failing verdict. It fails (exit 1) only when
+# nothing can be verified: no node carries the labels (at once), the API server does not answer the
+# last poll, the DaemonSet cannot be read, or every node advertises but the rollout never finishes.
+# Short nodes are waited for until the deadline (they may still come up).
 #
 # Inputs (environment): GM_KUBECONFIG (kubeconfig text, secret); GM_NODE_SELECTOR ("key=value,…", the
 #   plugin's placement; required, not empty); GM_DAEMONSET (the plugin DaemonSet's name, in kube-system);
 #   GM_RESOURCE_NAME (nvidia.com/gpu or nvidia.com/gpu.shared); GM_SHARES_PER_GPU (1-64);
 #   GM_TIMEOUT_SECONDS; GM_POLL_SECONDS (optional, default 2, at most 2).
 # Output (last stdout line):
-#   {"stage":"existing-device-plugin","resourceName":"nvidia.com/gpu","sharesPerGpu":<int>,"gpuAllocatable":{"<node>":<int>,…}}
+#   {"stage":"existing-device-plugin","resourceName":"nvidia.com/gpu","sharesPerGpu":<int>,"gpuAllocatable":{"<node>":<int>,…},
+#    "short":{"<node>":"<why it is short>",…}}   ("short" is {} when every placed node advertises its GPUs)
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/lib/common.sh
 source "$(dirname "$0")/lib/common.sh"
@@ -75,14 +82,18 @@ success=false
 nodes_seen=""
 rollout=""
 last_error=""
+api_ok=false
+ds_ok=false
 while true; do
     poll=$((poll + 1))
     rc=0
     nodes=$(kube get nodes -l "$GM_NODE_SELECTOR" -o jsonpath="$NODES_JSONPATH" 2>"$GM_TMP/nodes.err") || rc=$?
     if [ "$rc" -ne 0 ]; then
+        api_ok=false
         last_error=$(kubectl_error "$(cat "$GM_TMP/nodes.err")")
         progress="the API server did not answer (${last_error:-kubectl exit ${rc}})"
     else
+        api_ok=true
         nodes_seen="$nodes"
         if [ -z "$(printf '%s' "$nodes" | tr -d '[:space:]')" ]; then
             # Nothing to place the plugin on: no amount of waiting fixes a missing label.
@@ -100,8 +111,10 @@ while true; do
         rollout=$(kube -n "$PLUGIN_NAMESPACE" get daemonset "$ds" -o jsonpath="$DS_JSONPATH" 2>"$GM_TMP/ds.err") || rc=$?
         rolled_out=false
         if [ "$rc" -ne 0 ]; then
+            ds_ok=false
             rollout="(not readable: $(kubectl_error "$(cat "$GM_TMP/ds.err")"))"
         else
+            ds_ok=true
             IFS=$'\t' read -r gen observed desired updated available <<<"$rollout"
             if [ -n "$gen" ] && [ "${observed:-0}" -ge "$gen" ] && [ "${updated:-0}" -eq "${desired:-0}" ] && [ "${available:-0}" -eq "${desired:-0}" ]; then
                 rolled_out=true
@@ -135,48 +148,77 @@ gpu_map() {
 
 if [ "$success" = true ]; then
     log "every node matching ${GM_NODE_SELECTOR} advertises ${resource}; daemonset ${ds}: ${rollout}"
-    printf '{"stage":"existing-device-plugin","resourceName":%s,"sharesPerGpu":%d,"gpuAllocatable":%s}\n' \
+    printf '{"stage":"existing-device-plugin","resourceName":%s,"sharesPerGpu":%d,"gpuAllocatable":%s,"short":{}}\n' \
         "$(json_str "$resource")" "$shares" "$(gpu_map)"
     exit 0
 fi
 
-# --- diagnostics (bounded by what is left of the deadline) ----------------------------------------
-pods=$(kube -n "$PLUGIN_NAMESPACE" get pods -l "name=${ds}" -o jsonpath='{range .items[*]}{.spec.nodeName}{"\t"}{.metadata.name}{"\t"}{.status.phase}{"\t"}{range .status.containerStatuses[*]}{.state.waiting.reason}{.state.terminated.reason}{" restarts="}{.restartCount}{end}{"\n"}{end}' 2>&1) ||
-    pods="(could not list the plugin pods: $(kubectl_error "$pods"))"
+# --- at the deadline: which nodes are short, and why (bounded by what is left of the deadline) ------
+if [ "$api_ok" != true ]; then
+    # Nothing can be verified without the API server: a hard failure, as before any node was seen.
+    fail "the API server did not answer the device plugin wait's last poll (deadline ${timeout_s}s)" \
+        "${last_error:-kubectl failed}${rollout:+; daemonset ${ds}: ${rollout}}" \
+        "check gpu-minikube:cluster.kubeconfig and cluster.context ('kubectl --kubeconfig <file> get nodes' must work from this machine), then run 'pulumi up' again"
+fi
+if [ "$ds_ok" != true ]; then
+    # The plugin is not there at all: no node can get GPUs from it.
+    fail "the device plugin DaemonSet ${PLUGIN_NAMESPACE}/${ds} cannot be read" "${rollout}" \
+        "this program creates it in devicePlugin.mode manifest: check that the kubeconfig's user may create and read DaemonSets in ${PLUGIN_NAMESPACE}, then run 'pulumi up' again"
+fi
+pods_ok=true
+pods=$(kube -n "$PLUGIN_NAMESPACE" get pods -l "name=${ds}" -o jsonpath='{range .items[*]}{.spec.nodeName}{"\t"}{.metadata.name}{"\t"}{.status.phase}{"\t"}{range .status.containerStatuses[*]}{.state.waiting.reason}{.state.terminated.reason}{" restarts="}{.restartCount}{end}{"\n"}{end}' 2>&1) || {
+    pods_ok=false
+    pods="$(kubectl_error "$pods")"
+}
 declare -A pod_on=()
-while IFS=$'\t' read -r node name phase detail; do
-    [ -n "$name" ] || continue
-    pod_on["${node:-none}"]="${name}: ${phase}${detail:+, ${detail# }}"
-done <<<"$pods"
-short=""
+if [ "$pods_ok" = true ]; then
+    while IFS=$'\t' read -r node name phase detail; do
+        [ -n "$name" ] || continue
+        pod_on["${node:-none}"]="${name}: ${phase}${detail:+, ${detail# }}"
+    done <<<"$pods"
+fi
+short="" short_json="" short_count=0 total=0
 first_pod=""
 {
-    printf '[%s] diagnostics:\n' "$GM_STAGE"
+    printf '[%s] at the deadline:\n' "$GM_STAGE"
     printf '  daemonset %s/%s: %s\n' "$PLUGIN_NAMESPACE" "$ds" "${rollout:-unknown}"
     printf '  nodes matching %s (allocatable %s; expected; plugin pod):\n' "$GM_NODE_SELECTOR" "$resource"
-    while IFS=$'\037' read -r node alloc _ count node_ready; do
-        [ -n "$node" ] || continue
+} >&2
+while IFS=$'\037' read -r node alloc _ count node_ready; do
+    [ -n "$node" ] || continue
+    total=$((total + 1))
+    if [ "$pods_ok" = true ]; then
         state="${pod_on[$node]:-no plugin pod on this node}"
-        # A node that is not Ready cannot run the plugin: say so next to it.
-        not_ready=""
-        if [ "$node_ready" != "True" ]; then not_ready="; node not Ready (${node_ready:-no Ready condition})"; fi
-        printf '  | %s: %s; expected %s; %s%s\n' "$node" "${alloc:-none}" "$(want_for "$count")" "$state" "$not_ready"
-        if ! node_ok "$alloc" "$count"; then
-            short+="${short:+, }${node} (${alloc:-none}, expected $(want_for "$count")${not_ready})"
-            if [ -z "$first_pod" ] && [ -n "${pod_on[$node]:-}" ]; then first_pod="${pod_on[$node]%%:*}"; fi
-        fi
-    done <<<"$(printf '%s' "$nodes_seen" | tr '\t' '\037')"
-    if [ -n "$first_pod" ]; then
+        if [ -n "${pod_on[$node]:-}" ]; then state="plugin pod ${state}"; fi
+    else
+        state="plugin pod unknown (${pods})"
+    fi
+    # A node that is not Ready cannot run the plugin: say so next to it.
+    not_ready=""
+    if [ "$node_ready" != "True" ]; then not_ready="node not Ready (${node_ready:-no Ready condition}); "; fi
+    printf '  | %s: %s; expected %s; %s%s\n' "$node" "${alloc:-none}" "$(want_for "$count")" "${not_ready}" "$state" >&2
+    if ! node_ok "$alloc" "$count"; then
+        short_count=$((short_count + 1))
+        why="${not_ready}advertises ${alloc:-no} ${resource}, expected $(want_for "$count"), after ${timeout_s}s; ${state}"
+        short+="${short:+, }${node} (${why})"
+        short_json+="${short_json:+,}$(json_str "$node"):$(json_str "$why")"
+        if [ -z "$first_pod" ] && [ -n "${pod_on[$node]:-}" ]; then first_pod="${pod_on[$node]%%:*}"; fi
+    fi
+done <<<"$(printf '%s' "$nodes_seen" | tr '\t' '\037')"
+if [ -n "$first_pod" ]; then
+    {
         printf '  last log lines of %s:\n' "$first_pod"
         tail_lines 20 "$(kube -n "$PLUGIN_NAMESPACE" logs "$first_pod" --tail=20 2>&1 || true)"
-    fi
-} >&2
-if [ -z "$short" ] && [ -n "$nodes_seen" ]; then
-    what="the device plugin DaemonSet ${ds} did not finish rolling out within ${timeout_s}s"
-    found="${rollout}"
-else
-    what="not every node matching ${GM_NODE_SELECTOR} advertised ${resource} within ${timeout_s}s"
-    found="${short:-no nodes seen${last_error:+ (${last_error})}}; daemonset ${ds}: ${rollout:-unknown}"
+    } >&2
 fi
-fail "$what" "$found" \
-    "check the plugin pods ('kubectl -n ${PLUGIN_NAMESPACE} get pods -l name=${ds} -o wide') and their logs: a node without a working NVIDIA driver and container toolkit makes the plugin crash-loop (FAIL_ON_INIT_ERROR=true); a node that already runs another device plugin (e.g. the GPU Operator's) needs devicePlugin.mode none instead; a node that is not Ready must be repaired or left out with gpu-minikube:verification.nodeSelector; a slow image pull needs a larger devicePlugin.timeoutSeconds. Then run 'pulumi up' again"
+if [ "$short_count" -eq 0 ]; then
+    # Every node advertises, yet the rollout is not done (e.g. an old pod that does not go away): no
+    # node to pin it on, so this stays a failure of the step.
+    fail "the device plugin DaemonSet ${ds} did not finish rolling out within ${timeout_s}s" "${rollout}" \
+        "check the plugin pods ('kubectl -n ${PLUGIN_NAMESPACE} get pods -l name=${ds} -o wide') and their events, then run 'pulumi up' again"
+fi
+# Per-node problems do not fail the step: the nodes that advertise are verified, and each short node
+# gets its own failing verdict (components/nodeVerdict.ts) from the "short" map below.
+log "${short_count} of ${total} node(s) matching ${GM_NODE_SELECTOR} did not advertise ${resource} within ${timeout_s}s: ${short}. Each gets a failing verdict; fix: check the plugin pods ('kubectl -n ${PLUGIN_NAMESPACE} get pods -l name=${ds} -o wide') and their logs: a node without a working NVIDIA driver and container toolkit makes the plugin crash-loop (FAIL_ON_INIT_ERROR=true); a node that already runs another device plugin (e.g. the GPU Operator's) needs devicePlugin.mode none instead; a node that is not Ready must be repaired or left out with gpu-minikube:verification.nodeSelector; a slow image pull needs a larger devicePlugin.timeoutSeconds"
+printf '{"stage":"existing-device-plugin","resourceName":%s,"sharesPerGpu":%d,"gpuAllocatable":%s,"short":{%s}}\n' \
+    "$(json_str "$resource")" "$shares" "$(gpu_map)" "$short_json"

@@ -109,4 +109,16 @@ describe("the cluster verdict", () => {
         assert.match(none.reasons[0], /^no GPU node found among the nodes labelled pool=gpu \(verification\.nodeSelector\)/);
         assert.equal(none.verifiedAt, ctx.now);
     });
+    it("a problem the device plugin wait found fails that node first, even if its Job completed; other nodes and unplanned names are untouched", () => {
+        const f = parseNodeRows([row({ name: "a", allocatableGpu: "1" }), row({ name: "b", allocatableGpu: "1" })].join("\n"));
+        const why = "advertises 1 nvidia.com/gpu, expected 2, after 300s; plugin pod p-b: Running restarts=0";
+        const r = summarizeNodes(f, [run({ node: "a" }), run({ node: "b" })], { ...ctx, nodeProblems: { b: why, gone: "not in the run" } });
+        assert.equal(r.nodes.a.passed, true, r.nodes.a.reasons.join("; "));
+        assert.equal(r.nodes.b.passed, false);
+        assert.deepEqual(r.nodes.b.reasons, [`the device plugin did not bring this node's GPUs within devicePlugin.timeoutSeconds: ${why}`]);
+        assert.equal(r.nodes.b.driverVersion, driverOf(H200_LOG), "what the pod saw is still reported");
+        assert.deepEqual(Object.keys(r.nodes), ["a", "b"]);
+        assert.equal(r.passed, false);
+        assert.deepEqual(r.reasons, [`node b: the device plugin did not bring this node's GPUs within devicePlugin.timeoutSeconds: ${why}`]);
+    });
 });

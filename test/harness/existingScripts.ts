@@ -90,6 +90,8 @@ export interface VerifyOptions {
     nodeSelector?: string;
     /** PATH dir searched before the real kubectl (e.g. a counting kubectl). */
     pathFirst?: string;
+    /** Node → problem an earlier stage found (the device plugin wait's `short` map), as the program passes it. */
+    nodeProblems?: Record<string, string>;
 }
 
 /** scripts/verify-gpu-nodes.sh, its summary turned into the stack output as GpuNodeVerification does. */
@@ -109,6 +111,7 @@ export async function verify(k: KubectlSetup, o: VerifyOptions): Promise<{ resul
     const summary = parseSummary(run.stdout, "verify-gpu-nodes.sh");
     const result = summarizeNodes(parseNodeRows(String(summary.facts)), toNodeRuns(summary.nodes), {
         minGpus: spec.gpus, image: spec.image, clusterIncarnation: "test", nodeSelector: {}, now: String(summary.finishedAt),
+        nodeProblems: o.nodeProblems,
     });
     return { result, run, summary };
 }
