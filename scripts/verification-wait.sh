@@ -83,13 +83,15 @@ node_ready_text() {
 # this step's result (exit 0): the gate step fails `pulumi up` with it.
 give_up() {
     local what="$1" found="$2" fix="$3" failure rc=0 deleted=false
+    # The diagnostics and the delete share a bounded tail (common.sh begin_tail): the step ends by
+    # its deadline + GM_TAIL_MIN_SECONDS, and the delete always keeps its own last 2 s.
+    begin_tail 2
     print_diagnostics
     failure="${what} (found: ${found}). Fix: ${fix} (diagnostics above)"
     printf '[%s] verification failed: %s\n' "$GM_STAGE" "$failure" >&2
     # Ours to delete: Pulumi created it in our own namespace. Background deletion returns at once;
-    # the garbage collector removes the pod right after, which releases its nvidia.com/gpu. Freeing
-    # the GPU is worth a few seconds past the deadline, so the delete gets at least 5 s.
-    if [ $((deadline - $(date +%s))) -lt 5 ]; then deadline=$(($(date +%s) + 5)); fi
+    # the garbage collector removes the pod right after, which releases its nvidia.com/gpu.
+    begin_cleanup
     kube -n "$ns" delete job "$job" --ignore-not-found --wait=false --cascade=background >"$GM_TMP/delete.out" 2>&1 || rc=$?
     if [ "$rc" -eq 0 ]; then
         deleted=true
@@ -115,10 +117,17 @@ summary() {
 
 # print_diagnostics — the pod's and the Job's state, events and log tail, on stderr.
 print_diagnostics() {
-    local pod_events="" job_events="" pod_log=""
+    local pod_events="" job_events="" pod_log="" no_log="(none)"
     if [ -n "$pod" ]; then
         pod_events=$(kube -n "$ns" get events --field-selector "involvedObject.name=${pod}" 2>&1) || true
-        if pod_log=$(kube -n "$ns" logs "$pod" --tail=20 2>&1); then diag_pod_log="$pod_log"; fi
+        # A container that never started has no log: kubectl says why (BadRequest: "… is waiting to
+        # start: …" or "no logs found for container …"); that reason is shown, never taken for the log.
+        if pod_log=$(kube -n "$ns" logs "$pod" --tail=20 2>"$GM_TMP/diag-log.err"); then
+            diag_pod_log="$pod_log"
+        else
+            pod_log=""
+            no_log="(no log: $(kubectl_error "$(cat "$GM_TMP/diag-log.err")"))"
+        fi
     fi
     job_events=$(kube -n "$ns" get events --field-selector "involvedObject.kind=Job,involvedObject.name=${job}" 2>&1) || true
     # kubectl says "No resources found in <ns> namespace." (on stderr) when there are none.
@@ -138,7 +147,7 @@ print_diagnostics() {
             printf '  events of pod %s:\n' "$pod"
             if [ -n "$pod_events" ]; then tail_lines 10 "$pod_events"; else printf '  | (none)\n'; fi
             printf '  last log lines of pod %s:\n' "$pod"
-            if [ -n "$pod_log" ]; then tail_lines 20 "$pod_log"; else printf '  | (none)\n'; fi
+            if [ -n "$pod_log" ]; then tail_lines 20 "$pod_log"; else printf '  | %s\n' "$no_log"; fi
         else
             printf '  no pod of the Job exists (label job-name=%s)\n' "$job"
         fi
@@ -278,6 +287,7 @@ while true; do
         if [ -z "$stuck_since" ] || [ "$current" != "$stuck_reason" ]; then stuck_since=$now; fi
         stuck_reason="$current"
         if [ $((now - stuck_since)) -ge "$stuck_s" ]; then
+            begin_tail 2
             detail="$message"
             if [ "$current" = "Unschedulable" ]; then
                 detail="${scheduled#False|Unschedulable|}"
@@ -304,6 +314,7 @@ while true; do
 done
 
 if [ "$outcome" = "timeout" ]; then
+    begin_tail 2
     read_node_ready
     give_up "verification Job ${ns}/${job} did not complete within ${timeout_s}s" \
         "${status}" "check the pod's state and events above; raise gpu-minikube:verification.timeoutSeconds if it was still pulling the image; the next 'pulumi up' starts a fresh Job"
