@@ -130,6 +130,7 @@ fi # end of addon mode
 resource_key="${resource//./\\.}"
 NODES_JSONPATH="{range .items[*]}{.metadata.name}{\"\\t\"}{.status.allocatable.${resource_key}}{\"\\t\"}{.status.capacity.${resource_key}}{\"\\n\"}{end}"
 if [ -n "$expected" ]; then want="${expected}"; else want="at least 1"; fi
+begin_polls
 poll=0
 success=false
 nodes_seen=""
@@ -164,7 +165,7 @@ while true; do
     fi
     elapsed=$(($(date +%s) - start_s))
     log "poll ${poll} (${elapsed}s of ${timeout_s}s): waiting for ${resource} (${want}) in every node's allocatable: ${progress}"
-    if [ "$(date +%s)" -ge "$poll_deadline" ]; then
+    if ! poll_time_left; then
         break
     fi
     sleep "$GM_POLL_SECONDS"

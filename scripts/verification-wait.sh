@@ -118,6 +118,7 @@ summary() {
 # print_diagnostics — the pod's and the Job's state, events and log tail, on stderr.
 print_diagnostics() {
     local pod_events="" job_events="" pod_log="" no_log="(none)"
+    if [ -n "$node" ] && [ -z "$node_ready" ]; then read_node_ready; fi
     if [ -n "$pod" ]; then
         pod_events=$(kube -n "$ns" get events --field-selector "involvedObject.name=${pod}" 2>&1) || true
         # A container that never started has no log: kubectl says why (BadRequest: "… is waiting to
@@ -205,6 +206,8 @@ fix_for() {
     esac
 }
 
+begin_polls
+pods=""
 poll=0
 stuck_since=""
 stuck_reason=""
@@ -238,8 +241,10 @@ while true; do
         status="job ${job}: ${conds:-running}"
     fi
 
+    # A pod list that fails (a slow API server, or cut short by the end of the polls) keeps the last
+    # one seen: the failure then says what was last seen, not "no pod".
     pods_ok=true
-    pods=$(kube -n "$ns" get pods -l "job-name=${job}" -o jsonpath="$POD_JSONPATH" 2>/dev/null) || { pods="" pods_ok=false; }
+    if pods_now=$(kube -n "$ns" get pods -l "job-name=${job}" -o jsonpath="$POD_JSONPATH" 2>/dev/null); then pods="$pods_now"; else pods_ok=false; fi
     # backoffLimit 0 means one pod; should there be more, the succeeded one (else the newest) counts.
     row=$(printf '%s\n' "$pods" | awk -F'\t' '$1 != "" { last = $0; if ($2 == "Succeeded") ok = $0 } END { print (ok != "" ? ok : last) }')
     # Tabs are whitespace to `read` (empty fields would collapse): split on the unit separator instead.
@@ -306,7 +311,7 @@ while true; do
     fi
 
     log "poll ${poll} ($((now - start_s))s of ${timeout_s}s): ${status}"
-    if [ "$now" -ge "$poll_deadline" ]; then
+    if ! poll_time_left; then
         outcome="timeout"
         break
     fi
@@ -321,6 +326,7 @@ if [ "$outcome" = "timeout" ]; then
 fi
 
 # --- complete: capture the whole log --------------------------------------------------------------
+end_polls
 if [ -z "$pod" ]; then
     give_up "Job ${ns}/${job} completed but none of its pods is left" "no pod with label job-name=${job}" \
         "the pod was removed before its log was read (ttlSecondsAfterFinished?): the next 'pulumi up' starts a fresh Job"

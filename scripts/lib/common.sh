@@ -356,6 +356,26 @@ set_poll_deadlines() {
     if [ "$reserve" -lt 1 ] && [ "$timeout_s" -ge 2 ]; then reserve=1; fi
     # shellcheck disable=SC2034 # read by the scripts that source this file
     poll_deadline=$((deadline - reserve))
+    # The same end of the polls to the millisecond, for begin_polls.
+    poll_end_ms=$(($(now_ms) + (timeout_s - reserve) * 1000))
+}
+
+# begin_polls — from here on, until end_polls or begin_tail, every `kube` call ends by the end of the
+# polls (poll_deadline, to the millisecond): a poll can never eat the time kept for the tail.
+begin_polls() {
+    kube_end_ms=$poll_end_ms
+    poll_interval_ms=$(awk -v s="$GM_POLL_SECONDS" 'BEGIN { printf "%d", s * 1000 }')
+}
+
+# poll_time_left — whether one more poll, after the poll interval, still starts a second before the
+# end of the polls (a poll cut short by the end would report nothing it saw).
+poll_time_left() {
+    [ $(($(now_ms) + poll_interval_ms + 1000)) -lt "$poll_end_ms" ]
+}
+
+# end_polls — the wait succeeded: `kube` calls are bounded by the step's deadline again.
+end_polls() {
+    kube_end_ms=""
 }
 
 # require_profile — GM_PROFILE must be set and a valid minikube profile name (the same rule as the
