@@ -52,12 +52,15 @@ export function sharedControlPlane(options: ControlPlaneOptions = {}, setup?: (c
 }
 
 /**
- * Puts the real kubectl v1.37.2 on HOST's PATH as `kubectl`, behind the journaling wrapper
- * ({@link SimHost.addRealTool}): calls are recorded (and faults applied) as for a stand-in, then the
- * real binary runs. Its discovery cache goes under the host's private HOME.
+ * Puts the real kubectl v1.37.2 on HOST's PATH as `kubectl`, behind the journaling wrapper of
+ * {@link SimHost.writeStandin}: calls are recorded (and faults applied) as for a stand-in, then the
+ * real binary runs. Its discovery cache is the control plane's (`KUBECACHEDIR`), warm after the
+ * first call of the file, as a user's ~/.kube/cache is: a cold cache costs several API requests
+ * per call, which on a loaded machine would eat short test deadlines.
  */
 export function useRealKubectl(host: SimHost, cp: ControlPlane): void {
-    host.addRealTool("kubectl", cp.kubectlPath);
+    const q = (s: string) => `'${s.replace(/'/g, "'\\''")}'`;
+    host.writeStandin("kubectl", `export KUBECACHEDIR=${q(cp.kubectlEnv().KUBECACHEDIR)}\nexec ${q(cp.kubectlPath)} "$@"`);
 }
 
 /** CP's kubeconfig with its server replaced by SERVER (e.g. an address nothing answers on). */

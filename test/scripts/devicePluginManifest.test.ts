@@ -124,9 +124,9 @@ describe("device-plugin-addon-disable.sh", () => {
         writeMinikubeProfile(host);
         const node = await addNode(cp, "nvidia.com/gpu", 1);
         const pod = await addPod(cp, "nvidia-device-plugin-daemonset", { name: "nvidia-device-plugin-ds" }, node);
-        const run = await host.runScript("device-plugin-addon-disable.sh", env(host, cp.kubeconfig, { GM_TIMEOUT_SECONDS: "4" }), 60_000);
+        const run = await host.runScript("device-plugin-addon-disable.sh", env(host, cp.kubeconfig, { GM_TIMEOUT_SECONDS: "6" }), 60_000);
         assert.equal(run.code, 1);
-        assert.match(run.stderr, new RegExp(`ERROR: the addon's plugin pods did not go away within 4s \\(found: still there: pod/${pod}\\)`));
+        assert.match(run.stderr, new RegExp(`ERROR: the addon's plugin pods did not go away within 6s \\(found: still there: pod/${pod}\\)`));
         assert.equal(run.stdout, "");
     });
 
@@ -184,10 +184,10 @@ describe("device-plugin.sh, mode manifest", () => {
         const node = await addNode(cp, "nvidia.com/gpu", 1);
         const pod = await addPod(cp, MANAGED_PLUGIN_NAME, { name: MANAGED_PLUGIN_NAME }, node);
         const run = await host.runScript("device-plugin.sh", env(host, cp.kubeconfig, {
-            GM_MODE: "manifest", GM_EXPECTED_PER_NODE: "4", GM_TIMEOUT_SECONDS: "4",
+            GM_MODE: "manifest", GM_EXPECTED_PER_NODE: "4", GM_TIMEOUT_SECONDS: "6",
         }), 60_000);
         assert.equal(run.code, 1);
-        assert.match(run.stderr, new RegExp(`ERROR: not every node advertised 4 nvidia\\.com/gpu within 4s \\(found: ${node} allocatable 1; plugin pod: ${pod} on ${node}: Running`));
+        assert.match(run.stderr, new RegExp(`ERROR: not every node advertised 4 nvidia\\.com/gpu within 6s \\(found: ${node} allocatable 1; plugin pod: ${pod} on ${node}: Running`));
         assert.match(run.stderr, new RegExp(`a node advertises a different number of nvidia\\.com/gpu than expected \\(${node}: 1; expected 4 = shares per GPU x the host's GPUs\\)`));
         assert.match(run.stderr, /plugin pods \(-n kube-system -l name=gpu-minikube-nvidia-device-plugin\)/);
     });
@@ -198,7 +198,7 @@ describe("device-plugin.sh, mode manifest", () => {
         writeMinikubeProfile(host, { addons: [] });
         // A node that advertises no nvidia.com/gpu at all (the harness needs some extended resource).
         await addNode(cp, "example.com/not-a-gpu", 0);
-        const run = await host.runScript("device-plugin.sh", env(host, cp.kubeconfig, { GM_MODE: "manifest", GM_EXPECTED_PER_NODE: "1", GM_TIMEOUT_SECONDS: "3" }), 60_000);
+        const run = await host.runScript("device-plugin.sh", env(host, cp.kubeconfig, { GM_MODE: "manifest", GM_EXPECTED_PER_NODE: "1", GM_TIMEOUT_SECONDS: "6" }), 60_000);
         assert.equal(run.code, 1);
         assert.match(run.stderr, /allocatable none, capacity none/);
         assert.match(run.stderr, /no plugin pod exists: the DaemonSet gpu-minikube-nvidia-device-plugin did not schedule one/);
