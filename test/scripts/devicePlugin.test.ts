@@ -70,6 +70,8 @@ async function addPluginPod(cp: ControlPlane, name: string, node: string): Promi
         metadata: { name, namespace: "kube-system", labels: { name: "nvidia-device-plugin-ds" } },
         spec: {
             nodeName: node,
+            // kwok finishes a deletion at a random moment up to the end of the grace period (default 30 s).
+            terminationGracePeriodSeconds: 1,
             tolerations: [{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }],
             containers: [{ name: "nvidia-device-plugin-ctr", image: "nvcr.io/nvidia/k8s-device-plugin:v0.17.4" }],
         },

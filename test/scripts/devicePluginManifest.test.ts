@@ -77,7 +77,8 @@ async function addPod(cp: ControlPlane, prefix: string, labels: Record<string, s
     pods.push(name);
     await cp.apply({
         apiVersion: "v1", kind: "Pod", metadata: { name, namespace: "kube-system", labels },
-        spec: { nodeName: node, containers: [{ name: "nvidia-device-plugin-ctr", image: "nvcr.io/nvidia/k8s-device-plugin:v0.20.0" }] },
+        // kwok finishes a deletion at a random moment up to the end of the grace period (default 30 s).
+        spec: { nodeName: node, terminationGracePeriodSeconds: 1, containers: [{ name: "nvidia-device-plugin-ctr", image: "nvcr.io/nvidia/k8s-device-plugin:v0.20.0" }] },
     });
     await cp.kubectlOk(["-n", "kube-system", "wait", "--for=jsonpath={.status.phase}=Running", `pod/${name}`, "--timeout=60s"], { timeoutMs: 70_000 });
     return name;
@@ -237,6 +238,7 @@ describe("switching back to mode addon", () => {
                     metadata: { labels: { name: MANAGED_PLUGIN_NAME } },
                     spec: {
                         nodeSelector: { "gm-test/pool": node },
+                        terminationGracePeriodSeconds: 1,
                         containers: [{ name: "nvidia-device-plugin-ctr", image: "nvcr.io/nvidia/k8s-device-plugin:v0.20.0" }],
                     },
                 },

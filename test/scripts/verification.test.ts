@@ -68,6 +68,9 @@ describe("verification-wait.sh (real kubectl, real API server, scheduler and Job
         await cp.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: ns, labels: manifest.metadata.labels } });
         if (log !== null) await cp.setPodLogs(ns, { namespaces: [ns] }, log);
         const template = manifest.spec.template as unknown as { metadata: Record<string, unknown>; spec: Record<string, unknown> };
+        // kwok finishes a pod's deletion at a random moment up to the end of its grace period (30 s by
+        // default); a kubelet stops this one-shot container at once. 1 s frees the GPU for the next test.
+        template.spec.terminationGracePeriodSeconds = 1;
         edit?.(template.spec, template.metadata);
         await cp.apply(manifest);
         return { ns, job: manifest.metadata.name };
