@@ -4,6 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, GpuMinikubeConfig, loadConfig } from "./components/config";
 import { DevicePlugin } from "./components/devicePlugin";
 import { ExistingCluster } from "./components/existingCluster";
+import { ExistingDevicePlugin, pluginPlacement } from "./components/existingDevicePlugin";
 import { GpuNodeVerification } from "./components/gpuNodeVerification";
 import { GpuVerification } from "./components/gpuVerification";
 import { readHostFacts } from "./components/hostFacts";
@@ -129,26 +130,39 @@ function minikubeStack(): StackOutputs {
  * Nothing on this machine is prepared or changed, and no minikube exists.
  */
 function existingStack(): StackOutputs {
+    // devicePlugin.mode "manifest": NVIDIA's plugin is placed by these labels, which then also define the GPU nodes.
+    const placement = cfg.devicePlugin.mode === "manifest" ? pluginPlacement(cfg.verification.nodeSelector) : undefined;
     const cluster = new ExistingCluster("existing-cluster", {
         kubeconfig: pulumi.secret(cfg.cluster.kubeconfig ?? ""),
         context: cfg.cluster.context,
         nodeSelector: cfg.verification.nodeSelector,
+        gpuNodeLabels: placement,
     });
     // devicePlugin.mode "none": the cluster runs its own plugin; nodes are checked as they are.
+    const plugin = placement === undefined ? undefined : new ExistingDevicePlugin("existing-device-plugin", {
+        cluster,
+        placement,
+        image: cfg.devicePlugin.image,
+        sharing: cfg.devicePlugin.sharing,
+        timeoutSeconds: cfg.devicePlugin.timeoutSeconds,
+        nodesToken: cluster.gpuNodesToken,
+    }, { dependsOn: [cluster.ready] });
     const verification = new GpuNodeVerification("gpu-node-verification", {
         cluster,
-        nodesToken: cluster.gpuNodesToken,
+        // With our plugin, the counts it brought come from its wait: they do not re-verify on the next up.
+        nodesToken: plugin === undefined ? cluster.gpuNodesToken
+            : pulumi.all([cluster.gpuNodesTokenSansCounts, plugin.gpuAllocatable]).apply(([t, alloc]) => `${t}:${JSON.stringify(alloc)}`),
         image: cfg.verification.image,
         gpus: cfg.verification.gpus,
         timeoutSeconds: cfg.verification.timeoutSeconds,
         runId: cfg.verification.runId,
         alwaysRerun: cfg.verification.alwaysRerun,
         parallelism: cfg.verification.parallelism,
-        nodeSelector: cfg.verification.nodeSelector,
-    }, { dependsOn: [cluster.ready] });
+        nodeSelector: placement ?? cfg.verification.nodeSelector,
+    }, { dependsOn: [plugin?.ready ?? cluster.ready] });
     return {
         kubeconfig: cluster.kubeconfig,
-        gpuAllocatable: cluster.observed.apply((o) => Object.fromEntries(
+        gpuAllocatable: plugin?.gpuAllocatable ?? cluster.observed.apply((o) => Object.fromEntries(
             o.nodes.filter((n) => n.isGpuNode).map((n) => [n.name, n.allocatable]))),
         gpuVerification: verification.result,
     };

@@ -22,7 +22,11 @@ export interface ModalConfig {
  * - `existing`: `cluster.kubeconfig` is required and must resolve to a context with an API server;
  *   `profile`, `minikube.*` and `hostPrep.*` are errors naming the mode (nothing here creates a
  *   minikube or touches this machine); `devicePlugin.mode` defaults to `none` and `addon` is an error;
- *   with `none`, other `devicePlugin.*` keys are errors (no plugin is deployed or awaited).
+ *   with `none`, other `devicePlugin.*` keys are errors (no plugin is deployed or awaited); `manifest`
+ *   deploys NVIDIA's plugin on the GPU nodes (components/existingDevicePlugin.ts); compute workloads
+ *   (`verification.workloads` beyond nvidia-smi, `verification.images`) are errors: each node runs
+ *   the nvidia-smi check only.
+ * - `verification.image` may be a digest only in `existing` mode (see below).
  * - `minikube`: `cluster.kubeconfig`, `cluster.context`, `verification.nodeSelector` and
  *   `devicePlugin.mode: none` are errors (they would be silently ignored).
  */
@@ -52,14 +56,8 @@ export function applyClusterMode(input: Record<string, unknown>, cfg: GpuMinikub
         }
         if (explicitPluginMode === "addon") {
             problems.push(`${NS}:devicePlugin.mode: found "addon", which is minikube's addon and needs cluster.mode "minikube". ` +
-                `With cluster.mode "existing" use "none" (the cluster already runs a device plugin, e.g. the GPU Operator). ` +
-                "Fix: `pulumi config set --path devicePlugin.mode none`");
-        }
-        if (explicitPluginMode === "manifest") {
-            // The manifest mode's steps (addon-disable, per-node share count from the host's GPUs) are
-            // minikube's; deploying the plugin into an existing cluster is not built yet.
-            problems.push(`${NS}:devicePlugin.mode: found "manifest", which is not available with cluster.mode "existing" yet ` +
-                `(it is built for minikube). With cluster.mode "existing" use "none" and run NVIDIA's device plugin or the GPU Operator in the cluster. ` +
+                `With cluster.mode "existing" use "none" (the cluster already runs a device plugin, e.g. the GPU Operator) ` +
+                `or "manifest" (this program deploys NVIDIA's device plugin on the GPU nodes). ` +
                 "Fix: `pulumi config set --path devicePlugin.mode none`");
         }
         if (explicitPluginMode === undefined || explicitPluginMode === "none") {
@@ -68,6 +66,19 @@ export function applyClusterMode(input: Record<string, unknown>, cfg: GpuMinikub
                     "the program deploys and waits for no device plugin (each node is checked as it advertises itself), so it has no effect. " +
                     `Fix: \`pulumi config rm --path devicePlugin.${key}\``);
             }
+        }
+        // Each node runs the nvidia-smi check only; the compute workloads (vectorAdd, nbody) run on
+        // minikube only, so asking for them here would be silently ignored.
+        const rawVerification = isSet("verification") ? (input.verification as Record<string, unknown>) : {};
+        const computeWorkloads = cfg.verification.workloads.filter((w) => w !== "nvidia-smi");
+        if (rawVerification.workloads !== undefined && computeWorkloads.length > 0) {
+            problems.push(`${NS}:verification.workloads: found ${JSON.stringify(cfg.verification.workloads)}, but with cluster.mode "existing" ` +
+                `each GPU node runs the nvidia-smi check only (${computeWorkloads.join(", ")} run with cluster.mode "minikube" only). ` +
+                "Fix: `pulumi config rm --path verification.workloads` (or set it to [\"nvidia-smi\"])");
+        }
+        if (rawVerification.images !== undefined && !deepEqual(rawVerification.images, {})) {
+            problems.push(`${NS}:verification.images: is set, but with cluster.mode "existing" no compute workload runs, so it has no effect. ` +
+                "Fix: `pulumi config rm --path verification.images`");
         }
         const kubeconfig = cfg.cluster.kubeconfig ?? "";
         if (kubeconfig.trim() === "") {
@@ -87,6 +98,17 @@ export function applyClusterMode(input: Record<string, unknown>, cfg: GpuMinikub
     }
 
     const onlyExisting = `applies only to cluster.mode "existing" (found cluster.mode "${cfg.cluster.mode}")`;
+    // No digest here: the image reaches the node by `minikube image load` (docker save | load), which
+    // drops the registry digest (moby/moby#22011, docker/cli#5933), so a `@sha256:` reference would
+    // not be found there and the node would pull it. The host's pull is pinned anyway:
+    // dockerGpuCheck.imageDigest reports the digest.
+    if (cfg.verification.image.includes("@")) {
+        problems.push(`${NS}:verification.image: found ${JSON.stringify(cfg.verification.image)}; expected a tag, not a digest: ` +
+            "'minikube image load' does not keep an image's registry digest, so the node could not find '<image>@sha256:…' " +
+            "and would pull it again; use '<image>:<tag>' (the digest the host pulled is reported in the dockerGpuCheck output " +
+            "as imageDigest; digests are accepted with cluster.mode \"existing\", whose nodes pull the image). " +
+            "Fix: `pulumi config set --path verification.image <image>:<tag>`");
+    }
     if (cfg.cluster.kubeconfig !== undefined) {
         problems.push(`${NS}:cluster.kubeconfig: ${onlyExisting}; minikube's own kubeconfig is used. ` +
             "Fix: `pulumi config rm --path cluster.kubeconfig` (or `pulumi config set --path cluster.mode existing`)");

@@ -135,16 +135,10 @@ const configSchema = z.strictObject({
         }
     }),
     verification: z.strictObject({
-        // No digest: the image reaches the node by `minikube image load` (docker save | load), which
-        // drops the registry digest (moby/moby#22011, docker/cli#5933), so a `@sha256:` reference
-        // would not be found there and the node would pull it. The host's pull is pinned anyway:
-        // dockerGpuCheck.imageDigest reports the digest.
+        // A digest is refused in cluster.mode "minikube" only (components/clusterModes.ts): there the image
+        // reaches the node by `minikube image load`, which drops registry digests; an existing
+        // cluster's nodes pull it from the registry, where a digest pins it.
         image: patterned(IMAGE_PATTERN, "a Docker image reference like nvidia/cuda:12.5.0-base-ubuntu22.04")
-            .refine((v) => !v.includes("@"), {
-                error: "a tag, not a digest: 'minikube image load' does not keep an image's registry digest, so the node " +
-                    "could not find '<image>@sha256:…' and would pull it again; use '<image>:<tag>' (the digest the host " +
-                    "pulled is reported in the dockerGpuCheck output as imageDigest)",
-            })
             .default("nvidia/cuda:12.5.0-base-ubuntu22.04"),
         gpus: int(1, 64, "GPU count").default(1),
         timeoutSeconds: int(30, 3600, "number of seconds").default(600),

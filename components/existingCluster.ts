@@ -13,6 +13,13 @@ export interface ExistingClusterArgs {
     context?: string;
     /** Label → value that narrow which nodes count as GPU nodes (`verification.nodeSelector`). Default: `{}`. */
     nodeSelector?: Record<string, string>;
+    /**
+     * In `devicePlugin.mode: manifest`, the labels the plugin is placed by: nodes are then observed by
+     * these labels (with `nodeSelector`), and every node carrying them is a GPU node, whether it
+     * advertises GPUs yet or not (before the plugin runs, none does). Default: none (a GPU node is one
+     * that advertises a GPU resource or carries `nvidia.com/gpu.present=true`).
+     */
+    gpuNodeLabels?: Record<string, string>;
 }
 
 /** What the read-only observe probe saw. */
@@ -45,6 +52,12 @@ export class ExistingCluster extends pulumi.ComponentResource implements GpuClus
      * a node failed, stuck or timed out, so the next `up` verifies again.
      */
     readonly gpuNodesToken: pulumi.Output<string>;
+    /**
+     * Like {@link gpuNodesToken}, but blind to the GPU counts: for a stage whose other input already
+     * carries the counts (the device plugin wait's result), so that the counts the plugin itself
+     * brought do not re-run it on the next `up`.
+     */
+    readonly gpuNodesTokenSansCounts: pulumi.Output<string>;
     /** The API server URL and context in use (not secret). */
     readonly target: pulumi.Output<{ context: string; server: string }>;
 
@@ -68,7 +81,9 @@ export class ExistingCluster extends pulumi.ComponentResource implements GpuClus
         }, { parent: this });
         this.ready = this.provider;
 
-        const selector = Object.entries(args.nodeSelector ?? {}).map(([k, v]) => `${k}=${v}`).join(",");
+        const gpuNodeLabels = args.gpuNodeLabels;
+        const selector = Object.entries({ ...(args.nodeSelector ?? {}), ...(gpuNodeLabels ?? {}) })
+            .sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}=${v}`).join(",");
         // Read-only: kubectl get against the cluster; nothing on this machine changes.
         const stdout = hostProbe("existing-cluster-observe.sh", {
             GM_KUBECONFIG: this.kubeconfig,
@@ -78,13 +93,15 @@ export class ExistingCluster extends pulumi.ComponentResource implements GpuClus
             const s = parseSummary(out, "existing-cluster-observe.sh");
             return {
                 clusterUid: String(s.clusterUid ?? ""),
-                nodes: parseNodeRows(typeof s.nodes === "string" ? s.nodes : ""),
+                nodes: parseNodeRows(typeof s.nodes === "string" ? s.nodes : "")
+                    .map((n) => (gpuNodeLabels === undefined ? n : { ...n, isGpuNode: true })),
                 incompleteRuns: typeof s.incompleteRuns === "string" ? s.incompleteRuns.split(",").filter((r) => r !== "") : [],
             };
         });
         this.incarnation = this.observed.apply((o) => `existing-${o.clusterUid}`);
         this.gpuNodes = this.observed.apply((o) => gpuNodes(o.nodes).map((n) => n.name));
         this.gpuNodesToken = this.observed.apply((o) => gpuNodesToken(o.clusterUid, o.nodes, o.incompleteRuns));
+        this.gpuNodesTokenSansCounts = this.observed.apply((o) => gpuNodesToken(o.clusterUid, o.nodes, o.incompleteRuns, { counts: false }));
 
         this.registerOutputs({ incarnation: this.incarnation, gpuNodes: this.gpuNodes, target: this.target });
     }

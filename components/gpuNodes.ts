@@ -82,11 +82,15 @@ export function gpuNodes(nodes: NodeFacts[]): NodeFacts[] {
  * A token that changes whenever what the verification depends on changes: the cluster (its
  * kube-system uid) or any GPU node's identity, schedulability, readiness, GPU resource or labels.
  * It is an input of the verification step, so such a change re-verifies on the next `up` while an
- * unchanged cluster stays a no-op.
+ * unchanged cluster stays a no-op. `options.counts` (default `true`): `false` leaves the GPU counts out.
  */
-export function gpuNodesToken(clusterUid: string, nodes: NodeFacts[], incompleteRuns: string[] = []): string {
-    const facts = gpuNodes(nodes).map((n) =>
-        [n.name, n.uid, n.resourceName, n.allocatable, n.capacity, n.unschedulable, n.ready, n.hostname, n.product, n.driverVersion]);
+export function gpuNodesToken(clusterUid: string, nodes: NodeFacts[], incompleteRuns: string[] = [],
+    options: { counts?: boolean } = {}): string {
+    // Without counts (options.counts false) the allocatable/capacity numbers are left out, and the
+    // resource name too: it follows from which resource is advertised.
+    const counts = options.counts ?? true;
+    const facts = gpuNodes(nodes).map((n) => [n.name, n.uid, ...(counts ? [n.resourceName, n.allocatable, n.capacity] : []),
+        n.unschedulable, n.ready, n.hostname, n.product, n.driverVersion]);
     // An incomplete run (a node failed, stuck or timed out, maybe transiently) is retried by the next
     // `up`: its id changes the token. A complete run leaves no id, so an unchanged cluster stays a no-op.
     const retry = [...incompleteRuns].sort();

@@ -15,8 +15,24 @@ export function verificationNamespace(clusterStartToken: string): string {
     return `${VERIFICATION_NAMESPACE_PREFIX}-${hash}`;
 }
 
-/** The query whose CSV the result parser relies on (index, name, UUID, driver, memory, bus id). */
-export const NVIDIA_SMI_QUERY = "nvidia-smi --query-gpu=index,name,uuid,driver_version,memory.total,pci.bus_id --format=csv";
+/** The `--query-gpu` fields the result parser reads (index, name, UUID, driver, memory, bus id). */
+const queryFields = (driverField: string): string => `index,name,uuid,${driverField},memory.total,pci.bus_id`;
+
+/**
+ * The machine-readable query, as a POSIX `sh` compound command. `driver_version` is deprecated since
+ * R610 ("will be removed in CUDA 14.0. Use KMD Version instead") and R610's `kmd_version` is unknown
+ * to older drivers (580 answers exit 2, `Field "kmd_version" is not a valid field to query.`), so the
+ * field every driver in the field answers today is asked first, and `kmd_version` only when the driver
+ * rejects that field as an invalid argument (exit 2); the parser reads either header. Its exit status
+ * is nvidia-smi's (the subshell `exit` keeps the shell alive for what follows, e.g. the sharing hold).
+ * Checked on an H200 (driver 580.159.04): the same output as the plain driver_version query, and
+ * exit 2 with nvidia-smi's own message when neither field is known
+ * (test/fixtures/nvidia-smi/SOURCES.md).
+ */
+export const NVIDIA_SMI_QUERY =
+    `{ q=$(nvidia-smi --query-gpu=${queryFields("driver_version")} --format=csv); rc=$?; ` +
+    `if [ "$rc" -eq 2 ]; then nvidia-smi --query-gpu=${queryFields("kmd_version")} --format=csv; ` +
+    `else printf '%s\\n' "$q"; (exit "$rc"); fi; }`;
 
 /** The container command: the seed's plain `nvidia-smi`, then the machine-readable query. */
 export const VERIFICATION_COMMAND = ["sh", "-c", `nvidia-smi && ${NVIDIA_SMI_QUERY}`];

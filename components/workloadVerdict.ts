@@ -2,24 +2,12 @@ import { cudaErrorCodeOf, NbodyReport, parseNbody, parseVectorAdd, quoteLine } f
 import { NBODY_WARNING_FRACTION, nbodyReferenceFor } from "./nbodyReference";
 import { ComputeWorkload, WorkloadId } from "./workloads";
 
-/** nbody's figures in `gpuVerification.workloads.nbody.metrics`. */
-export interface NbodyMetrics {
-    /** GPU name nbody printed. */
-    device: string | null;
-    /** Compute capability nbody printed. */
-    computeCapability: string | null;
-    /** `single` (FP32) or `double`. */
-    precision: "single" | "double" | null;
-    /** Bodies simulated. */
-    bodies: number | null;
-    /** Timed iterations. */
-    iterations: number | null;
-    /** Milliseconds for the timed iterations. */
-    totalTimeMs: number | null;
-    /** Billion body-body interactions per second. */
-    billionInteractionsPerSecond: number | null;
-    /** GFLOP/s at nbody's flops per interaction (20 for FP32). */
-    gflops: number | null;
+/** The figures of an nbody log that the output carries, documented where nbody's log is parsed. */
+type NbodyFigures = Pick<NbodyReport, "device" | "computeCapability" | "precision" | "bodies" | "iterations"
+    | "totalTimeMs" | "billionInteractionsPerSecond" | "gflops">;
+
+/** nbody's figures in `gpuVerification.workloads.nbody.metrics`: those of its log, then the comparison. */
+export interface NbodyMetrics extends NbodyFigures {
     /** The published FP32 figure for the same GPU model, if one is known (see `NBODY_REFERENCES`). */
     reference: { gpu: string; gflops: number; bodies: number; source: string } | null;
     /** `gflops / reference.gflops`, rounded to 3 decimals; null without both. */

@@ -158,6 +158,10 @@ trap 'rm -rf "$tmp"' EXIT
 
 cdi_on=true
 if [ "$CDI" = true ] && ! docker_cdi_enabled; then cdi_on=false; fi
+# CDI on, but not reading the dir the spec goes to: no change of ours would fix it, so fail first.
+if [ "$CDI" = true ] && [ "$cdi_on" = true ] && ! docker_cdi_reads_spec_dir; then
+    fail "Docker does not read CDI specs from ${GM_CDI_SPEC_DIR}" "docker info: CDISpecDirs=${DOCKER_CDI_SPEC_DIRS}" "$(cdi_spec_dir_fix)"
+fi
 if runtimes_have_nvidia "$DOCKER_RUNTIMES" && [ "$cdi_on" = true ]; then
     if [ "$CDI" = true ] || toolkit_restart_due; then require_root_access "writing the CDI spec or restarting Docker"; fi
     ensure_cdi_spec
@@ -302,6 +306,9 @@ wait_docker_ready "$deadline" true || rc=$?
 if [ "$rc" -eq 0 ] && [ "$CDI" = true ] && ! docker_cdi_enabled; then
     fail "Docker restarted but does not resolve CDI devices" "docker info lists no CDI spec dirs (Docker ${DOCKER_SERVER_VERSION})" \
         "Docker must be 25 or newer and read ${TARGET} (\"features\": {\"cdi\": true}); check 'docker info' and its --config-file ('ps -o args= -C dockerd')"
+fi
+if [ "$rc" -eq 0 ] && [ "$CDI" = true ] && ! docker_cdi_reads_spec_dir; then
+    fail "Docker restarted with CDI on but does not read CDI specs from ${GM_CDI_SPEC_DIR}" "docker info: CDISpecDirs=${DOCKER_CDI_SPEC_DIRS}" "$(cdi_spec_dir_fix)"
 fi
 if [ "$rc" -eq 2 ]; then
     fail "Docker restarted but still lists no nvidia runtime" "$WAIT_LAST_SEEN" \

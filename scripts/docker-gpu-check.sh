@@ -5,7 +5,7 @@
 #   --gpus all|nvidia  →  --gpus all --env NVIDIA_DRIVER_CAPABILITIES=all
 #   --gpus nvidia.com  →  --device nvidia.com/gpu=all   (CDI)
 # so this check runs
-#   docker run --rm --name gpu-minikube-gpu-check-<pid> <those flags> --network=none <image> sh -c 'nvidia-smi && nvidia-smi --query-gpu=… --format=csv'
+#   docker run --rm --name gpu-minikube-gpu-check-<pid> <those flags> --network=none <image> sh -c 'nvidia-smi && <the Job's query, driver_version else kmd_version>'
 # The capabilities matter: "all" includes "display", which needs /dev/nvidia-modeset and fails on
 # compute-only drivers (kubernetes/minikube#20934) where Docker's default capabilities pass.
 # No `--runtime=nvidia`: with `--gpus all` Docker's own GPU driver adds the toolkit's prestart hook to
@@ -38,7 +38,12 @@ command -v docker >/dev/null 2>&1 || fail "Docker CLI not found" "no docker on P
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-QUERY='nvidia-smi && nvidia-smi --query-gpu=index,name,uuid,driver_version,memory.total,pci.bus_id --format=csv'
+# The verification Job's command (components/verificationJob.ts VERIFICATION_COMMAND, held equal by
+# test/verificationCommand.test.ts): driver_version first, R610's kmd_version when the driver rejects it.
+QUERY=$(cat <<'QUERY_EOF'
+nvidia-smi && { q=$(nvidia-smi --query-gpu=index,name,uuid,driver_version,memory.total,pci.bus_id --format=csv); rc=$?; if [ "$rc" -eq 2 ]; then nvidia-smi --query-gpu=index,name,uuid,kmd_version,memory.total,pci.bus_id --format=csv; else printf '%s\n' "$q"; (exit "$rc"); fi; }
+QUERY_EOF
+)
 case "$GM_MINIKUBE_GPUS" in
     nvidia.com) gpu_args=(--device nvidia.com/gpu=all) ;;
     *) gpu_args=(--gpus all --env NVIDIA_DRIVER_CAPABILITIES=all) ;;
@@ -86,7 +91,7 @@ if [ "$rc" -ne 0 ]; then
         *"/dev/nvidia-modeset"*)
             fix="the driver is a compute-only (headless) install without /dev/nvidia-modeset, and minikube starts its node with NVIDIA_DRIVER_CAPABILITIES=all, which needs it (https://github.com/kubernetes/minikube/issues/20934): run 'sudo nvidia-modprobe -m' (or 'sudo modprobe nvidia-modeset'), check 'ls -l /dev/nvidia-modeset', then re-run 'pulumi up'" ;;
         *"unsatisfied condition: cuda>="*)
-            need=$(grep -oE 'cuda>=[0-9]+(\.[0-9]+)?' <<<"$err$out" | head -n 1)
+            need=$(grep -oE 'cuda>=[0-9]+(\.[0-9]+)?' <<<"$err$out" | sed -n 1p)
             fix="the NVIDIA driver is too old for the CUDA version ${IMAGE} requires (${need}): upgrade the driver (Ubuntu: 'sudo ubuntu-drivers install', then reboot), or choose an image for the CUDA version 'nvidia-smi' shows: pulumi config set --path verification.image nvidia/cuda:<version>-base-ubuntu22.04" ;;
         *"unresolvable CDI devices"*)
             fix="Docker has CDI on but no spec defines nvidia.com/gpu=all: keep hostPrep.configureDocker true (it writes the spec), or run 'sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml' and check 'nvidia-ctk cdi list'" ;;

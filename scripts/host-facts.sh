@@ -34,6 +34,11 @@ fi
 rc=0
 # The same query as preflight.sh, read the same way (index, name, uuid, driver).
 out=$(with_deadline "$GM_CALL_SECONDS" "$smi" --query-gpu=index,name,uuid,driver_version --format=csv,noheader 2>&1) || rc=$?
+# As preflight.sh: R610's kmd_version only when the driver rejects driver_version (exit 2).
+if [ "$rc" -eq 2 ]; then
+    rc=0
+    out=$(with_deadline "$GM_CALL_SECONDS" "$smi" --query-gpu=index,name,uuid,kmd_version --format=csv,noheader 2>&1) || rc=$?
+fi
 if [ "$rc" -ne 0 ]; then
     emit "" "[]" "nvidia-smi exited ${rc}: $(first_line "$out")"
 fi

@@ -44,7 +44,7 @@ toolkit_version() {
         fi
     fi
     if [ -z "$v" ] && command -v nvidia-ctk >/dev/null 2>&1; then
-        v=$(with_deadline 10 nvidia-ctk --version 2>/dev/null | sed -n 's/.*version \([0-9][0-9A-Za-z.~+-]*\).*/\1/p' | head -n 1) || v=""
+        v=$(with_deadline 10 nvidia-ctk --version 2>/dev/null | sed -n 's/.*version \([0-9][0-9A-Za-z.~+-]*\).*/\1/p' | sed -n 1p) || v=""
         [ -n "$v" ] || v="unknown"
     fi
     printf '%s' "$v"

@@ -82,7 +82,7 @@ if ! command -v minikube >/dev/null 2>&1; then
     fail "minikube is not installed" "no minikube on PATH" \
         "install it (https://minikube.sigs.k8s.io/docs/start/): curl -LO https://github.com/kubernetes/minikube/releases/latest/download/minikube-linux-amd64 && sudo install minikube-linux-amd64 /usr/local/bin/minikube"
 fi
-mk_version=$(with_deadline "$(budget 30)" minikube version --short 2>/dev/null | head -n 1 | tr -d '[:space:]') || mk_version=""
+mk_version=$(with_deadline "$(budget 30)" minikube version --short 2>/dev/null | sed -n 1p | tr -d '[:space:]') || mk_version=""
 if ! [[ $mk_version =~ ^v[0-9]+\.[0-9]+\.[0-9]+ ]]; then
     log "WARNING: could not read the minikube version ('minikube version --short' printed '${mk_version:0:40}'); continuing"
     mk_version=""
@@ -213,7 +213,7 @@ else
         # directory" (kubernetes/minikube#20934).
         if grep -q 'stat failed: /dev/nvidia-modeset' "$start_log"; then
             fail "minikube could not start its node container: the NVIDIA driver has no /dev/nvidia-modeset (a compute-only/headless install)" \
-                "$(grep -o 'nvidia-container-cli: mount error: stat failed: /dev/nvidia-modeset[^:]*: no such file or directory' "$start_log" | head -n 1)" \
+                "$(grep -o 'nvidia-container-cli: mount error: stat failed: /dev/nvidia-modeset[^:]*: no such file or directory' "$start_log" | sed -n 1p)" \
                 "minikube asks for all driver capabilities (https://github.com/kubernetes/minikube/issues/20934): run 'sudo nvidia-modprobe -m' (or 'sudo modprobe nvidia-modeset'), check 'ls -l /dev/nvidia-modeset', then 'minikube delete -p ${profile}' and 'pulumi up' again"
         fi
         if grep -q 'DRV_AS_ROOT' "$start_log"; then

@@ -167,9 +167,9 @@ else
             # "CUDA version" line there reads 'Deprecated, see "CUDA UMD version" instead'); older drivers say
             # "CUDA Version" in both.
             table=$(with_deadline "$CALL" "$smi" 2>/dev/null) || table=""
-            cuda_version=$(sed -nE 's/.*CUDA (UMD )?Version: *([0-9][0-9.]*).*/\2/p' <<<"$table" | head -n 1)
+            cuda_version=$(sed -nE 's/.*CUDA (UMD )?Version: *([0-9][0-9.]*).*/\2/p' <<<"$table" | sed -n 1p)
             if [ -z "$cuda_version" ]; then
-                cuda_version=$(with_deadline "$CALL" "$smi" --version 2>/dev/null | sed -nE 's/^CUDA (UMD )?[Vv]ersion *: *([0-9][0-9.]*).*/\2/p' | head -n 1) || cuda_version=""
+                cuda_version=$(with_deadline "$CALL" "$smi" --version 2>/dev/null | sed -nE 's/^CUDA (UMD )?[Vv]ersion *: *([0-9][0-9.]*).*/\2/p' | sed -n 1p) || cuda_version=""
             fi
             log "NVIDIA driver ${driver_version}, CUDA ${cuda_version:-unknown}, ${#entries[@]} GPU(s)"
             check_modeset
@@ -198,7 +198,13 @@ else
         docker_version="$DOCKER_SERVER_VERSION"
         if is_docker_desktop; then docker_desktop=true; fi
         if runtimes_have_nvidia "$DOCKER_RUNTIMES"; then nvidia_runtime=true; fi
-        if [ "$GM_MINIKUBE_GPUS" = "nvidia.com" ] && docker_cdi_enabled; then cdi_enabled=true; fi
+        if [ "$GM_MINIKUBE_GPUS" = "nvidia.com" ] && docker_cdi_enabled; then
+            cdi_enabled=true
+            if ! docker_cdi_reads_spec_dir; then
+                blocker "Docker does not read CDI specs from ${GM_CDI_SPEC_DIR}, where the NVIDIA spec is written" \
+                    "docker info: CDISpecDirs=${DOCKER_CDI_SPEC_DIRS}" "$(cdi_spec_dir_fix)"
+            fi
+        fi
         log "Docker ${docker_version} (${DOCKER_OS}) at ${docker_host}; nvidia runtime: ${nvidia_runtime}; CDI: ${cdi_enabled}"
         if [ "$docker_desktop" = true ] && [ "$wsl2" = false ]; then
             blocker "Docker Desktop for Linux cannot give containers a GPU" "docker info: OperatingSystem=${DOCKER_OS} at ${docker_host}, on Linux (not WSL2)" \
@@ -302,7 +308,7 @@ if ! command -v minikube >/dev/null 2>&1; then
 else
     rc=0
     mk_out=$(with_deadline "$CALL" minikube version --short 2>&1) || rc=$?
-    minikube_version=$(grep -oE 'v[0-9]+\.[0-9]+(\.[0-9]+)?' <<<"$mk_out" | head -n 1) || minikube_version=""
+    minikube_version=$(grep -oE 'v[0-9]+\.[0-9]+(\.[0-9]+)?' <<<"$mk_out" | sed -n 1p) || minikube_version=""
     if [ -z "$minikube_version" ]; then
         blocker "cannot read the minikube version" "'minikube version --short' said: $(first_line "${mk_out:-nothing} (exit ${rc})")" \
             "reinstall minikube ≥ v${need_minikube}: https://minikube.sigs.k8s.io/docs/start/"

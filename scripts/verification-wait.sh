@@ -231,7 +231,7 @@ while true; do
         status="the API server did not answer for the Job (${job_error:-kubectl exit ${rc}})"
     else
         missing_since=""
-        job_uid=$(printf '%s\n' "$job_out" | head -n 1)
+        job_uid=$(printf '%s\n' "$job_out" | sed -n 1p)
         job_conditions=$(printf '%s\n' "$job_out" | tail -n +2)
         if [ -n "$GM_JOB_UID" ] && [ -n "$job_uid" ] && [ "$job_uid" != "$GM_JOB_UID" ]; then
             give_up "Job ${ns}/${job} is not the one Pulumi created" "uid ${job_uid}, Pulumi created ${GM_JOB_UID}" \
@@ -263,7 +263,7 @@ while true; do
         outcome="complete"
         break
     fi
-    failed=$(printf '%s\n' "$job_conditions" | grep -E '^(Failed|FailureTarget)=True' | head -n 1 || true)
+    failed=$(printf '%s\n' "$job_conditions" | grep -E '^(Failed|FailureTarget)=True' | sed -n 1p || true)
     if [ -n "$failed" ]; then
         job_reason=$(printf '%s' "$failed" | cut -f 2)
         job_message=$(printf '%s' "$failed" | cut -f 3)

@@ -88,6 +88,33 @@ describe("cluster.mode", () => {
         assert.match(unused[0], /^gpu-minikube:devicePlugin\.timeoutSeconds: is set, but with cluster\.mode "existing" and devicePlugin\.mode "none"/);
     });
 
+    it("existing: verification.image may be a digest (the nodes pull it); minikube still refuses one", () => {
+        const pinned = `nvidia/cuda@sha256:${"a".repeat(64)}`;
+        assert.equal(resolveConfig(existing({}, { verification: { image: pinned } })).verification.image, pinned);
+        const problems = problemsOf({ verification: JSON.stringify({ image: pinned }) });
+        assert.equal(problems.length, 1, problems.join("\n"));
+        assert.match(problems[0], /^gpu-minikube:verification\.image: found .*; expected a tag, not a digest: .*accepted with cluster\.mode "existing"/);
+    });
+
+    it("existing: compute workloads and their images are errors (each node runs nvidia-smi only); the injected defaults are not", () => {
+        const problems = problemsOf(existing({}, { verification: { workloads: ["nvidia-smi", "vectorAdd"], images: { nbody: "nvcr.io/nvidia/k8s/cuda-sample:nbody-cuda11.7.1" } } }));
+        assert.equal(problems.length, 2, problems.join("\n"));
+        assert.match(problems[0], /^gpu-minikube:verification\.workloads: found \["nvidia-smi","vectorAdd"\], but with cluster\.mode "existing" each GPU node runs the nvidia-smi check only \(vectorAdd run/);
+        assert.match(problems[1], /^gpu-minikube:verification\.images: is set, but with cluster\.mode "existing"/);
+        assert.deepEqual(resolveConfig(existing({}, { verification: { workloads: ["nvidia-smi"], gpus: 2 } })).verification.workloads, ["nvidia-smi"]);
+        assert.equal(resolveConfig(existing({}, { verification: { gpus: 2 } })).verification.gpus, 2);
+    });
+
+    it("existing: devicePlugin.mode manifest is accepted with its keys (image, sharing, timeoutSeconds)", () => {
+        const cfg = resolveConfig(existing({}, { devicePlugin: {
+            mode: "manifest", timeoutSeconds: 120, image: "nvcr.io/nvidia/k8s-device-plugin:v0.20.0",
+            sharing: { strategy: "timeSlicing", replicas: 4 },
+        } }));
+        assert.equal(cfg.devicePlugin.mode, "manifest");
+        assert.equal(cfg.devicePlugin.timeoutSeconds, 120);
+        assert.equal(cfg.devicePlugin.sharing.replicas, 4);
+    });
+
     it("existing: the kubeconfig is required", () => {
         const problems = problemsOf({ cluster: JSON.stringify({ mode: "existing" }) });
         assert.equal(problems.length, 1, problems.join("\n"));

@@ -375,7 +375,7 @@ describe("Kubernetes objects", () => {
         assert.equal(pod.restartPolicy, "Never");
         assert.equal(pod.containers[0].image, CONFIG.verification.image);
         assert.deepEqual(pod.containers[0].resources.limits, { "nvidia.com/gpu": "1" });
-        assert.match(pod.containers[0].command.join(" "), /nvidia-smi && nvidia-smi --query-gpu=index,name,uuid,driver_version,memory.total,pci.bus_id --format=csv/);
+        assert.match(pod.containers[0].command.join(" "), /^sh -c nvidia-smi && \{ q=\$\(nvidia-smi --query-gpu=index,name,uuid,driver_version,memory\.total,pci\.bus_id --format=csv\);/);
         assert.doesNotThrow(() => new Job(job as unknown as ConstructorParameters<typeof Job>[0]).validate());
         const ns = find("kubernetes:core/v1:Namespace", "gpu-verification-namespace").inputs;
         assert.doesNotThrow(() => new Namespace(ns as ConstructorParameters<typeof Namespace>[0]).validate());

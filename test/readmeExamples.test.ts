@@ -36,13 +36,16 @@ function words(line: string): string[] {
 
 /** Commands for `cluster.mode: existing`: valid only together (mode + kubeconfig), never with minikube's keys. */
 const forExistingCluster = (command: string) => /\bcluster\./.test(command);
+/** The README's "Use an existing cluster" section: every command in it is for an existing-cluster stack. */
+const EXISTING_SECTION = /^## Use an existing cluster\n[\s\S]*?(?=^## )/m;
 
 type Stack = Record<string, unknown>;
 
-/** A Pulumi property path: `a.b[1]` → ["a", "b", 1]. */
+/** A Pulumi property path: `a.b[1]` → ["a", "b", 1]; `a["b.c"]` → ["a", "b.c"]. */
 function parsePath(p: string): Array<string | number> {
     const out: Array<string | number> = [];
-    for (const m of p.matchAll(/([^.[\]]+)|\[(\d+)\]/g)) out.push(m[2] !== undefined ? Number(m[2]) : m[1]);
+    // A quoted key (`a["b.c/d"]`) may hold dots, as in label keys (pulumi sdk resource.ParsePropertyPath).
+    for (const m of p.matchAll(/\["([^"]*)"\]|([^.[\]]+)|\[(\d+)\]/g)) out.push(m[3] !== undefined ? Number(m[3]) : m[1] ?? m[2]);
     return out;
 }
 
@@ -119,7 +122,8 @@ describe("README config examples", () => {
 
     // Each example after the ones before it (the README's list builds on itself, e.g. addons[0] then [1]);
     // the existing-cluster commands are checked on their own stack below.
-    const minikubeCommands = commands.filter((c) => !forExistingCluster(c));
+    const outsideExisting = configSetCommands(README.replace(EXISTING_SECTION, ""));
+    const minikubeCommands = outsideExisting.filter((c) => !forExistingCluster(c));
     minikubeCommands.forEach((command, i) => {
         it(`after the examples before it: ${command}`, () => {
             const stack: Stack = {};
@@ -130,12 +134,12 @@ describe("README config examples", () => {
 
     it("all of them in order, on one stack (the minikube examples)", () => {
         const stack: Stack = {};
-        for (const command of commands.filter((c) => !forExistingCluster(c))) configSet(stack, command);
+        for (const command of minikubeCommands) configSet(stack, command);
         accepts(stack, "the README's examples together");
     });
 
     it("the existing-cluster commands, in order, on a fresh stack", () => {
-        const existing = commands.filter(forExistingCluster);
+        const existing = [...configSetCommands(README.match(EXISTING_SECTION)?.[0] ?? ""), ...outsideExisting.filter(forExistingCluster)];
         assert.ok(existing.some((c) => c.includes("cluster.mode existing")) && existing.some((c) => c.includes("--secret --path cluster.kubeconfig")),
             existing.join("\n"));
         const stack: Stack = {};

@@ -38,7 +38,7 @@ describe("verification Job manifest", () => {
         assert.equal(pod.restartPolicy, "Never");
         assert.equal(pod.containers[0].image, SPEC.image);
         assert.deepEqual(pod.containers[0].resources.limits, { "nvidia.com/gpu": "2" });
-        assert.equal(pod.containers[0].command[2].startsWith("nvidia-smi && nvidia-smi --query-gpu="), true);
+        assert.equal(pod.containers[0].command[2].startsWith("nvidia-smi && { q=$(nvidia-smi --query-gpu=index,name,uuid,driver_version,"), true);
     });
 
     it("lives in a namespace per cluster incarnation, stable while the cluster runs", () => {

@@ -2,6 +2,9 @@
 # Shared helpers for the host scripts. Sourced, never run: `source "$(dirname "$0")/lib/common.sh"`.
 # Conventions (DESIGN.md §3): inputs only through environment variables, progress and errors on
 # stderr, and exactly one machine-readable JSON summary line as the last line of stdout.
+# Pipelines end in readers that read to the end (`sed -n 1p`, `grep … >/dev/null`), never in `head`
+# or `grep -q`: those exit early, the writer then dies of SIGPIPE, and under `set -o pipefail` the
+# pipeline's status is 141 — a script killed, or a check answered "no", by the size of an output.
 
 # The stage name prefixes every progress line and error, so a failed `pulumi up` says where it broke.
 GM_STAGE="${GM_STAGE:-gpu-minikube}"
@@ -279,7 +282,7 @@ tail_lines() {
 
 # first_line TEXT — the first non-empty line of TEXT (for a one-line "found: …").
 first_line() {
-    printf '%s\n' "$1" | sed '/^[[:space:]]*$/d' | head -n 1
+    printf '%s\n' "$1" | sed '/^[[:space:]]*$/d' | sed -n 1p
 }
 
 # kubectl_error TEXT — the line of kubectl's stderr TEXT that says what went wrong: client-go logs
@@ -288,7 +291,7 @@ first_line() {
 # line; the first line when every line is one.
 kubectl_error() {
     local line
-    line=$(printf '%s\n' "$1" | sed '/^[[:space:]]*$/d' | grep -vE '^[IWEF][0-9]{4} [0-9:.]+ +[0-9]+ [^ ]+:[0-9]+\] ' | head -n 1 || true)
+    line=$(printf '%s\n' "$1" | sed '/^[[:space:]]*$/d' | grep -vE '^[IWEF][0-9]{4} [0-9:.]+ +[0-9]+ [^ ]+:[0-9]+\] ' | sed -n 1p || true)
     if [ -n "$line" ]; then printf '%s\n' "$line"; else first_line "$1"; fi
 }
 

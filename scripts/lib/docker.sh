@@ -105,23 +105,36 @@ docker_endpoint() {
     # No context chosen (DOCKER_CONTEXT, or currentContext in the CLI's config.json): the default
     # socket, without starting the CLI (as the CLI resolves it: docker/cli cli/command/cli.go).
     if [ -z "$ctx" ]; then
-        ctx=$(sed -n 's/.*"currentContext"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' "${DOCKER_CONFIG:-$HOME/.docker}/config.json" 2>/dev/null | head -n 1) || ctx=""
+        ctx=$(sed -n 's/.*"currentContext"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' "${DOCKER_CONFIG:-$HOME/.docker}/config.json" 2>/dev/null | sed -n 1p) || ctx=""
     fi
     if [ -z "$ctx" ] || [ "$ctx" = default ]; then
         printf 'unix:///var/run/docker.sock'
         return 0
     fi
-    ep=$(with_deadline "$GM_DOCKER_CALL_SECONDS" docker context inspect --format '{{.Endpoints.docker.Host}}' 2>/dev/null | head -n 1) || ep=""
+    ep=$(with_deadline "$GM_DOCKER_CALL_SECONDS" docker context inspect --format '{{.Endpoints.docker.Host}}' 2>/dev/null | sed -n 1p) || ep=""
     printf '%s' "${ep:-unix:///var/run/docker.sock}"
 }
 
 # docker_cdi_enabled — the running daemon resolves CDI devices: `docker info` lists CDI spec dirs only
 # when its CDI feature is on (Docker ≥ 25 with features.cdi; on by default since 28.2). Older daemons
 # leave the field empty.
+# Sets DOCKER_CDI_SPEC_DIRS to the list as `docker info` printed it (a JSON array, or empty).
 docker_cdi_enabled() {
-    local dirs
-    dirs=$(with_deadline "$GM_DOCKER_CALL_SECONDS" docker info --format '{{json .CDISpecDirs}}' 2>/dev/null) || return 1
-    [[ "$dirs" == *'"/'* ]]
+    DOCKER_CDI_SPEC_DIRS=""
+    DOCKER_CDI_SPEC_DIRS=$(with_deadline "$GM_DOCKER_CALL_SECONDS" docker info --format '{{json .CDISpecDirs}}' 2>/dev/null) || return 1
+    [[ "$DOCKER_CDI_SPEC_DIRS" == *'"/'* ]]
+}
+
+# docker_cdi_reads_spec_dir — after docker_cdi_enabled: GM_CDI_SPEC_DIR, where the NVIDIA spec is
+# written, is one of the daemon's CDI spec dirs. Docker's default is ["/etc/cdi","/var/run/cdi"];
+# a daemon.json "cdi-spec-dirs" (or --cdi-spec-dir) replaces it, and a spec elsewhere is never read.
+docker_cdi_reads_spec_dir() {
+    [[ "$DOCKER_CDI_SPEC_DIRS" == *"\"${GM_CDI_SPEC_DIR%/}\""* || "$DOCKER_CDI_SPEC_DIRS" == *"\"${GM_CDI_SPEC_DIR%/}/\""* ]]
+}
+
+# cdi_spec_dir_fix — how to make Docker read GM_CDI_SPEC_DIR (for errors).
+cdi_spec_dir_fix() {
+    printf '%s' "add \"${GM_CDI_SPEC_DIR}\" to \"cdi-spec-dirs\" in Docker's daemon.json (or remove that setting: Docker's default, [\"/etc/cdi\", \"/var/run/cdi\"], includes /etc/cdi) and restart Docker ('sudo systemctl restart docker')"
 }
 
 # docker_version_ge VERSION MIN — Docker's version (e.g. 20.10.24+dfsg1, 28.2.2) is at least MIN.
@@ -348,5 +361,5 @@ cdi_spec_file() {
 # cdi_spec_usable — some spec in GM_CDI_SPEC_DIR defines nvidia.com/gpu=all (as `nvidia-ctk cdi list` reads it).
 cdi_spec_usable() {
     [ -d "$GM_CDI_SPEC_DIR" ] || return 1
-    with_deadline 20 nvidia-ctk cdi list --spec-dir "$GM_CDI_SPEC_DIR" 2>/dev/null | grep -qx 'nvidia.com/gpu=all'
+    with_deadline 20 nvidia-ctk cdi list --spec-dir "$GM_CDI_SPEC_DIR" 2>/dev/null | grep -x 'nvidia.com/gpu=all' >/dev/null
 }

@@ -24,6 +24,12 @@ export const HOST_PREP_STANDINS = [
 /** The NVIDIA Container Toolkit's binaries, as the stand-in apt-get installs them. */
 export const TOOLKIT_BINARIES = ["nvidia-ctk", "nvidia-container-runtime-hook", "nvidia-container-runtime", "nvidia-cdi-hook"];
 
+/** The recorded H200's driver version (test/fixtures/nvidia-smi), as the simulated CDI spec names its libraries. */
+export const DRIVER_VERSION = "580.159.04";
+
+/** What the simulated driver's libcuda.so.<version> holds, so a container can show it was mounted. */
+export const LIBCUDA_CONTENT = `simulated libcuda.so.${DRIVER_VERSION} of the gpu-minikube test host`;
+
 /** Options for {@link HostPrepHost.create}. */
 export interface HostPrepHostOptions {
     /** Stand-ins on PATH. Default: {@link HOST_PREP_STANDINS}. */
@@ -79,6 +85,8 @@ export class HostPrepHost {
         cdiSpecDir: string;
         /** The host's /dev, as far as preflight looks (nvidia-modeset). */
         devDir: string;
+        /** The driver's libcuda.so.<version>, which the generated CDI spec bind-mounts. */
+        libcuda: string;
     };
     private nvidiaCtk?: string;
 
@@ -96,6 +104,7 @@ export class HostPrepHost {
             aptList: path.join(fsRoot, "etc", "apt", "sources.list.d", "nvidia-container-toolkit.list"),
             cdiSpecDir: path.join(fsRoot, "etc", "cdi"),
             devDir: path.join(fsRoot, "dev"),
+            libcuda: path.join(fsRoot, "usr", "lib", "x86_64-linux-gnu", `libcuda.so.${DRIVER_VERSION}`),
         };
     }
 
@@ -123,6 +132,9 @@ export class HostPrepHost {
         fs.writeFileSync(path.join(host.sim.state, "dev-dir"), host.paths.devDir);
         fs.writeFileSync(path.join(host.sim.state, "cdi-spec-dir"), host.paths.cdiSpecDir);
         host.setModeset(options.nvidiaModeset ?? true);
+        // The driver's user-space library: the CDI spec the nvidia-ctk stand-in generates mounts it.
+        fs.mkdirSync(path.dirname(host.paths.libcuda), { recursive: true });
+        fs.writeFileSync(host.paths.libcuda, `${LIBCUDA_CONTENT}\n`);
         if (options.minikubeVersion) host.setMinikubeVersion(options.minikubeVersion);
         if (options.toolkitInstalled) host.installToolkit();
         host.stubDocker(options.docker ?? {});

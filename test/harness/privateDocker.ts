@@ -37,13 +37,27 @@ const ENGINE_HELPERS = [
 /** Utilities linked into the test image next to busybox. */
 const IMAGE_APPLETS = ["sh", "cat", "grep", "echo", "true", "false", "ls", "head", "tail", "sed", "env", "sleep"];
 
-/** Why the real-daemon tests cannot run here, or undefined when they can. */
-export function privateDockerMissing(): string | undefined {
+/**
+ * Which Docker Engine a {@link DockerEngine} runs. Default (both unset): the packaged one, dockerd on
+ * PATH and the CLI beside it (Debian's docker.io 20.10, which predates CDI).
+ */
+export interface DockerEngineOptions {
+    /** The dockerd binary, e.g. the CDI-capable 28.5.2 test/tools/build.sh builds. Default: dockerd on PATH. */
+    dockerd?: string;
+    /** The docker CLI that drives it. Default: $GM_TEST_DOCKER_CLI, else the CLI packaged with dockerd, else PATH's. */
+    cli?: string;
+}
+
+/** Why the real-daemon tests cannot run here (with the engine OPTIONS names), or undefined when they can. */
+export function privateDockerMissing(options: DockerEngineOptions = {}): string | undefined {
     if (process.env.GM_TEST_NO_REAL_DOCKER) return "GM_TEST_NO_REAL_DOCKER is set";
     if (process.platform !== "linux") return "the private dockerd needs Linux";
     if (typeof process.getuid === "function" && process.getuid() !== 0) return "the private dockerd needs root (run the tests as root, as CI does)";
-    if (!findExecutable("dockerd")) return "dockerd is not installed (Debian/Ubuntu: apt-get install docker.io)";
-    if (!dockerCli()) return "the docker CLI is not installed (Debian/Ubuntu: apt-get install docker.io)";
+    for (const [what, file] of [["dockerd", options.dockerd], ["docker CLI", options.cli]] as const) {
+        if (file !== undefined && !isExecutable(file)) return `the ${what} ${file} is not there (test/tools/build.sh docker builds it)`;
+    }
+    if (!options.dockerd && !findExecutable("dockerd")) return "dockerd is not installed (Debian/Ubuntu: apt-get install docker.io)";
+    if (!options.cli && !dockerCli()) return "the docker CLI is not installed (Debian/Ubuntu: apt-get install docker.io)";
     if (!findExecutable("containerd") || !findExecutable("runc")) return "containerd/runc are not installed (they come with docker.io)";
     if (!busybox()) return "busybox-static is not installed (Debian/Ubuntu: apt-get install busybox-static)";
     if (!findExecutable("unshare")) return "unshare (util-linux) is not installed";
@@ -72,12 +86,20 @@ export class DockerEngine {
     readonly daemonBin: string;
     readonly dockerd: string;
     readonly cli: string;
+    /** `dockerd --version`'s version, e.g. "20.10.24+dfsg1" or "28.5.2". */
+    readonly version: string;
+    /**
+     * Docker 25+ resolves CDI devices. Its daemons are started with `--cdi-spec-dir` set to the host's
+     * CDI dir (HostPrepHost's, where the scripts write the spec) in place of the default /etc/cdi and
+     * /var/run/cdi, which are the real machine's.
+     */
+    readonly cdiCapable: boolean;
     private running: PrivateDocker | undefined;
     private imageReady = false;
     private readonly exitHook: () => void;
 
-    constructor() {
-        const missing = privateDockerMissing();
+    constructor(options: DockerEngineOptions = {}) {
+        const missing = privateDockerMissing(options);
         if (missing) throw new Error(missing);
         // Short paths: containerd's sockets live under the exec-root and unix socket paths are limited.
         this.root = fs.mkdtempSync(path.join(os.tmpdir(), "gm-dkr-"));
@@ -85,8 +107,12 @@ export class DockerEngine {
         this.execRoot = path.join(this.root, "exec");
         this.daemonBin = path.join(this.root, "bin");
         for (const d of [this.dataRoot, this.execRoot, this.daemonBin]) fs.mkdirSync(d, { recursive: true });
-        this.dockerd = findExecutable("dockerd") as string;
-        this.cli = dockerCli() as string;
+        this.dockerd = options.dockerd ?? findExecutable("dockerd") as string;
+        this.cli = options.cli ?? dockerCli() as string;
+        const v = spawnSync(this.dockerd, ["--version"], { encoding: "utf8", timeout: 20_000 });
+        this.version = /Docker version ([^,\s]+)/.exec(v.stdout ?? "")?.[1] ?? "";
+        if (!this.version) throw new Error(`${this.dockerd} --version printed no version: ${v.stdout}${v.stderr}`);
+        this.cdiCapable = Number(this.version.split(".")[0]) >= 25;
         for (const name of ENGINE_HELPERS) {
             const real = findExecutable(name);
             if (real) fs.symlinkSync(real, path.join(this.daemonBin, name));
@@ -198,6 +224,8 @@ export class PrivateDocker {
             LOG: this.log,
             DAEMON_PATH: `${host.bin}:${engine.daemonBin}`,
         };
+        const cdiDirFile = path.join(host.state, "cdi-spec-dir");
+        if (engine.cdiCapable && fs.existsSync(cdiDirFile)) conf.CDI_SPEC_DIR = fs.readFileSync(cdiDirFile, "utf8").trim();
         fs.writeFileSync(path.join(this.dir, "conf"),
             Object.entries(conf).map(([k, v]) => `${k}=${shellQuote(v)}\n`).join(""));
     }
@@ -323,6 +351,15 @@ function dockerCli(): string | undefined {
         if (fs.existsSync(beside)) return beside;
     }
     return findExecutable("docker");
+}
+
+function isExecutable(file: string): boolean {
+    try {
+        fs.accessSync(file, fs.constants.X_OK);
+        return fs.statSync(file).isFile();
+    } catch {
+        return false;
+    }
 }
 
 function busybox(): string | undefined {

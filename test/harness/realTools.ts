@@ -17,15 +17,18 @@ export const KWOK_VERSION = "v0.8.0";
 export const MINIKUBE_VERSION = "v1.38.1";
 /** Pulumi CLI (github.com/pulumi/pulumi/pkg/v3). */
 export const PULUMI_VERSION = "v3.274.1";
+/** Docker Engine with CDI (dockerd from github.com/docker/docker, the CLI from github.com/docker/cli). */
+export const DOCKER_VERSION = "v28.5.2";
 
 /** A tool build.sh builds, by its cache directory's prefix. */
-export type RealTool = "kubernetes" | "kwok" | "minikube" | "pulumi";
+export type RealTool = "kubernetes" | "kwok" | "minikube" | "pulumi" | "docker";
 
 const VERSIONS: Record<RealTool, string> = {
     kubernetes: K8S_VERSION,
     kwok: KWOK_VERSION,
     minikube: MINIKUBE_VERSION,
     pulumi: PULUMI_VERSION,
+    docker: DOCKER_VERSION,
 };
 
 /** The binaries build.sh puts into each tool's directory. */
@@ -34,6 +37,7 @@ const BINARIES: Record<RealTool, string[]> = {
     kwok: ["kwok"],
     minikube: ["minikube"],
     pulumi: ["pulumi"],
+    docker: ["dockerd", "docker"],
 };
 
 /** Cache root: `$GM_TEST_CACHE`, else `~/.cache/gpu-minikube-test` (as in `.ci/run` and build.sh). */

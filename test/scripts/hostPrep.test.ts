@@ -556,7 +556,7 @@ describe("CDI, minikube.gpus nvidia.com (stub Docker 27 with its CDI feature, re
         fs.mkdirSync(h.paths.cdiSpecDir, { recursive: true });
         const theirs = path.join(h.paths.cdiSpecDir, "nvidia.yaml");
         const spawn = await import("node:child_process");
-        fs.writeFileSync(theirs, spawn.execFileSync(path.join(h.sim.bin, "nvidia-ctk"), ["cdi", "generate"], { env: h.sim.env() }).toString().replace("update-ldcache", "update-ldcache\n    - --folder=/usr/lib"));
+        fs.writeFileSync(theirs, spawn.execFileSync(path.join(h.sim.bin, "nvidia-ctk"), ["cdi", "generate"], { env: h.sim.env() }).toString() + "# written by nvidia-cdi-refresh, not by gpu-minikube\n");
         const bytes = fs.readFileSync(theirs, "utf8");
         const up = summaryOf(await h.run("configure-docker-runtime.sh", CDI));
         assert.equal(up.cdiSpecChanged, false);
@@ -577,6 +577,29 @@ describe("CDI, minikube.gpus nvidia.com (stub Docker 27 with its CDI feature, re
         const h = readyHost({ daemonJson: '{"features":{"cdi":true},"runtimes":{"nvidia":{"args":[],"path":"nvidia-container-runtime"}}}' });
         const run = await h.run("docker-gpu-check.sh", CDI);
         assertFailed(run, "docker-gpu-check", /\(found: exit 125: docker: Error response from daemon: CDI device injection failed: unresolvable CDI devices nvidia\.com\/gpu=all\)\. Fix: .*nvidia-ctk cdi generate --output=\/etc\/cdi\/nvidia\.yaml/);
+    });
+
+    it("CDI on but \"cdi-spec-dirs\" leaves out the spec's dir: preflight blocks and the runtime step refuses, before any change", async () => {
+        const daemonJson = '{"features":{"cdi":true},"cdi-spec-dirs":["/opt/cdi"],"runtimes":{"nvidia":{"args":[],"path":"nvidia-container-runtime"}}}';
+        const h = readyHost({ daemonJson });
+        const dirs = /CDISpecDirs=\["\/opt\/cdi"\]/;
+        const fix = /Fix: add "[^"]*\/etc\/cdi" to "cdi-spec-dirs" in Docker's daemon\.json/;
+        const pre = await h.run("preflight.sh", CDI);
+        assertFailed(pre, "preflight", /Docker does not read CDI specs from .*\/etc\/cdi, where the NVIDIA spec is written/);
+        assert.match(pre.stderr, dirs);
+        assert.match(pre.stderr, fix);
+        h.sim.resetJournal();
+        const run = await h.run("configure-docker-runtime.sh", CDI);
+        assertFailed(run, "docker-runtime", /Docker does not read CDI specs from .*\/etc\/cdi/);
+        assert.match(run.stderr, dirs);
+        assert.equal(h.readDaemonJson(), daemonJson);
+        assert.deepEqual(h.mutatingCalls(), []);
+        // With the default dirs (the setting removed), the same host is ready.
+        h.writeDaemonJson('{"features":{"cdi":true},"runtimes":{"nvidia":{"args":[],"path":"nvidia-container-runtime"}}}');
+        h.restartStubDocker();
+        const ok = await h.run("preflight.sh", CDI);
+        assert.equal(ok.code, 0, ok.stderr);
+        assert.equal(summaryOf(ok).cdiEnabled, true);
     });
 });
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the real tools the test suite runs (never shipped): the Kubernetes v1.37.2 control plane
-# and kubectl, etcd 3.7.0, kwok v0.8.0, minikube v1.38.1, the Pulumi CLI v3.274.1 and nvidia-ctk
-# v1.20.0, all from the Go module proxy. Each lands in $GM_TEST_CACHE/<tool>-<version>/ and is
+# and kubectl, etcd 3.7.0, kwok v0.8.0, minikube v1.38.1, the Pulumi CLI v3.274.1, nvidia-ctk
+# v1.20.0 and Docker v28.5.2 (dockerd + CLI, the CDI-capable engine), all from the Go module proxy. Each lands in $GM_TEST_CACHE/<tool>-<version>/ and is
 # reused when present, so a warm run costs nothing. Usage: build.sh [tool...] (default: all).
 # Prints one summary line: {"built":[…],"reused":[…],"seconds":N}.
 set -euo pipefail
@@ -19,6 +19,7 @@ KWOK_VERSION=v0.8.0
 MINIKUBE_VERSION=v1.38.1
 PULUMI_VERSION=v3.274.1
 NVIDIA_CTK_VERSION=v1.20.0
+DOCKER_VERSION=v28.5.2
 
 # done_or_build NAME DIR BINARY... -- runs the rest of the arguments only when a binary is missing.
 have() { local dir=$1; shift; local b; for b in "$@"; do [ -x "$dir/$b" ] || return 1; done; }
@@ -81,8 +82,27 @@ build_nvidia_ctk() {
     rm -rf "$dir"; mv "$dir.tmp" "$dir"; built+=(nvidia-ctk)
 }
 
+# Docker Engine 28 for the CDI tests (Debian's docker.io is 20.10, before CDI). moby and docker/cli have
+# no go.mod: test/tools/dockerd and test/tools/docker-cli require them with their vendor.mod's versions.
+# It runs with the host's containerd and runc (docker.io's). Version ldflags as moby's hack/make/.binary
+# and docker/cli's scripts/build/.variables set them.
+build_docker() {
+    local dir="$cache/docker-$DOCKER_VERSION"
+    if have "$dir" dockerd docker; then reused+=(docker); return; fi
+    echo "build: docker $DOCKER_VERSION (dockerd + CLI; cold: ~19 min on 2 busy cores, downloads included)" >&2
+    mkdir -p "$dir.tmp"
+    local v=${DOCKER_VERSION#v}
+    (cd "$here/dockerd" && CGO_ENABLED=0 go build -trimpath -tags exclude_graphdriver_btrfs \
+        -ldflags "-s -w -X github.com/docker/docker/dockerversion.Version=$v -X github.com/docker/docker/dockerversion.GitCommit=$DOCKER_VERSION" \
+        -o "$dir.tmp/dockerd" github.com/docker/docker/cmd/dockerd)
+    (cd "$here/docker-cli" && CGO_ENABLED=0 go build -trimpath \
+        -ldflags "-s -w -X github.com/docker/cli/cli/version.Version=$v -X github.com/docker/cli/cli/version.GitCommit=$DOCKER_VERSION" \
+        -o "$dir.tmp/docker" github.com/docker/cli/cmd/docker)
+    rm -rf "$dir"; mv "$dir.tmp" "$dir"; built+=(docker)
+}
+
 tools=("$@")
-[ "${#tools[@]}" -gt 0 ] || tools=(nvidia-ctk kwok minikube kubernetes pulumi)
+[ "${#tools[@]}" -gt 0 ] || tools=(nvidia-ctk kwok minikube kubernetes pulumi docker)
 for t in "${tools[@]}"; do
     case "$t" in
         kubernetes) build_k8s ;;
@@ -90,7 +110,8 @@ for t in "${tools[@]}"; do
         minikube) build_minikube ;;
         pulumi) build_pulumi ;;
         nvidia-ctk) build_nvidia_ctk ;;
-        *) echo "build: unknown tool '$t' (known: kubernetes kwok minikube pulumi nvidia-ctk)" >&2; exit 2 ;;
+        docker) build_docker ;;
+        *) echo "build: unknown tool '$t' (known: kubernetes kwok minikube pulumi nvidia-ctk docker)" >&2; exit 2 ;;
     esac
 done
 list() { local IFS=,; local out="" x; for x in "$@"; do out="$out${out:+,}\"$x\""; done; printf '[%s]' "$out"; }

@@ -25,7 +25,7 @@ simd_is_real() {
 }
 
 simd_load() {
-    # DOCKERD DOCKER_CLI DATA_ROOT EXEC_ROOT CONFIG_FILE SOCK PIDFILE LOG DAEMON_PATH
+    # DOCKERD DOCKER_CLI DATA_ROOT EXEC_ROOT CONFIG_FILE SOCK PIDFILE LOG DAEMON_PATH [CDI_SPEC_DIR]
     # shellcheck source=/dev/null
     source "$SIMD_DIR/conf"
 }
@@ -43,7 +43,7 @@ running() {
 
 # ours PID — PID runs and is one of this host's daemon processes (a recorded PID may have been reused).
 ours() {
-    running "$1" && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF "$EXEC_ROOT"
+    running "$1" && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -F "$EXEC_ROOT" >/dev/null
 }
 
 simd_alive() {
@@ -73,7 +73,7 @@ simd_stop() {
         kill -TERM "$p" 2>/dev/null || true
         for ((i = 0; i < 400; i++)); do
             running "$p" || break
-            if tail -c +"$((size + 1))" "$LOG" 2>/dev/null | grep -q 'Daemon shutdown complete'; then
+            if tail -c +"$((size + 1))" "$LOG" 2>/dev/null | grep 'Daemon shutdown complete' >/dev/null; then
                 sleep 0.05
                 kill -KILL "$p" 2>/dev/null || true
                 break
@@ -102,6 +102,12 @@ simd_start() {
     local extra=()
     if [ -f "$SIMD_DIR/extra-args" ]; then
         mapfile -t extra <"$SIMD_DIR/extra-args"
+    fi
+    # Docker >= 25 (CDI): the host's CDI dir in place of the real machine's /etc/cdi and /var/run/cdi.
+    # A flag, not daemon.json's "cdi-spec-dirs", so the daemon.json under test stays the user's; the
+    # CDI feature (on by default since 28.2) is still decided by daemon.json's "features".
+    if [ -n "${CDI_SPEC_DIR:-}" ]; then
+        extra=(--cdi-spec-dir "$CDI_SPEC_DIR" ${extra[@]+"${extra[@]}"})
     fi
     # dockerd fails when an explicit --config-file is missing, but a real host's daemon, started without
     # the flag, treats a missing /etc/docker/daemon.json as "no config": an empty object does the same.
@@ -170,8 +176,16 @@ stub_start() {
     local major
     major=$(stub_get version 27.5.1)
     major="${major%%.*}"
-    if [ "$major" -ge 25 ] && [ -n "$config" ] && tr -d '[:space:]' <"$config" 2>/dev/null | grep -q '"cdi":true'; then
-        printf '["/etc/cdi","/var/run/cdi"]\n' >"$SIMS_DIR/cdidirs"
+    # The spec dirs are daemon.json's "cdi-spec-dirs" when set (moby daemon/config: CDISpecDirs), else
+    # Docker's default ["/etc/cdi","/var/run/cdi"], its /etc/cdi being the simulated host's.
+    local custom_dirs
+    if [ "$major" -ge 25 ] && [ -n "$config" ] && tr -d '[:space:]' <"$config" 2>/dev/null | grep '"cdi":true' >/dev/null; then
+        custom_dirs=$(tr -d '[:space:]' <"$config" | sed -n 's/.*"cdi-spec-dirs":\(\[[^]]*\]\).*/\1/p')
+        if [ -n "$custom_dirs" ]; then
+            printf '%s\n' "$custom_dirs" >"$SIMS_DIR/cdidirs"
+        else
+            printf '["%s","/var/run/cdi"]\n' "$(cat "$SIM_STATE/cdi-spec-dir" 2>/dev/null || echo /etc/cdi)" >"$SIMS_DIR/cdidirs"
+        fi
     else
         printf 'null\n' >"$SIMS_DIR/cdidirs"
     fi

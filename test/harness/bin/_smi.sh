@@ -6,6 +6,10 @@
 #   610            H200, driver 610.43.02 (R610): table says "KMD Version:" / "CUDA UMD Version:", and
 #                  `--version` says "KMD version" / "CUDA UMD version". `--query-gpu` answers are columns
 #                  of the recorded all-fields query (h200-610-query-all-fields.csv), so any real field works.
+#   610-no-driver-version
+#                  HYPOTHETICAL: R610's recording without the `driver_version` field, as R610's own help
+#                  announces for CUDA 14 ("will be removed in CUDA 14.0. Use KMD Version instead"). No
+#                  such driver has been recorded; it exists so the queries' kmd_version fallback is tested.
 # Field names a driver does not know get nvidia-smi's own answer, exit 2 and 'Field "X" is not a valid
 # field to query.' on stdout (h200c-580-query-kmd-version-error.txt: driver 580 and R610's kmd_version).
 # A call with no recording for the chosen driver fails loudly (exit 99) rather than print made-up output.
@@ -23,14 +27,16 @@ smi_output() {
                 *--query-gpu=*) cat "$dir/smi-query.csv" ;;
                 *) cat "$dir/smi-table.txt" ;;
             esac ;;
-        610)
+        610 | 610-no-driver-version)
+            local removed=""
+            [ "$SIM_NVIDIA_SMI_DRIVER" = 610 ] || removed=driver_version
             case "$args" in
                 "") cat "$dir/h200-610-table.txt" ;;
                 "--version") cat "$dir/h200-610-version.txt" ;;
-                *--query-gpu=*) smi_query_columns "$dir/h200-610-query-all-fields.csv" "$@" ;;
+                *--query-gpu=*) SMI_REMOVED_FIELD="$removed" smi_query_columns "$dir/h200-610-query-all-fields.csv" "$@" ;;
                 *) echo "nvidia-smi stand-in: no R610 recording of 'nvidia-smi ${args}'" >&2; return 99 ;;
             esac ;;
-        *) echo "nvidia-smi stand-in: SIM_NVIDIA_SMI_DRIVER must be 580 or 610" >&2; return 99 ;;
+        *) echo "nvidia-smi stand-in: SIM_NVIDIA_SMI_DRIVER must be 580, 610 or 610-no-driver-version" >&2; return 99 ;;
     esac
 }
 
@@ -49,9 +55,9 @@ smi_query_columns() {
         csv | csv,noheader | noheader,csv) ;;
         *) echo "nvidia-smi stand-in: no R610 recording of --format=${format}" >&2; return 99 ;;
     esac
-    awk -F', ' -v fields="$fields" -v header="$([[ "$format" == *noheader* ]] && echo 0 || echo 1)" '
+    awk -F', ' -v fields="$fields" -v removed="${SMI_REMOVED_FIELD:-}" -v header="$([[ "$format" == *noheader* ]] && echo 0 || echo 1)" '
         NR == 1 {
-            for (i = 1; i <= NF; i++) { name = $i; sub(/ \[.*\]$/, "", name); col[name] = i }
+            for (i = 1; i <= NF; i++) { name = $i; sub(/ \[.*\]$/, "", name); if (name != removed) col[name] = i }
             n = split(fields, want, ",")
             for (j = 1; j <= n; j++) {
                 if (!(want[j] in col)) { printf "Field \"%s\" is not a valid field to query.\n\n", want[j]; bad = 1; exit 2 }

@@ -1,0 +1,123 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import type { GpuCluster } from "./cluster";
+import { DEFAULT_DEVICE_PLUGIN_IMAGE, SharingConfig } from "./config";
+import {
+    buildPluginConfigMap, buildPluginDaemonSet, DEFAULT_SHARING, MANAGED_PLUGIN_NAME, sharedResourceName, sharesPerGpu,
+} from "./devicePluginManifest";
+import { hostScript, parseSummary } from "./hostCommand";
+import { toGpuAllocatable } from "./devicePlugin";
+
+/**
+ * The label that places the plugin when `verification.nodeSelector` is empty: GPU Feature Discovery
+ * and the GPU Operator set it on GPU nodes, and NVIDIA's own Helm chart accepts it to force a
+ * deployment (deployments/helm/nvidia-device-plugin/values.yaml, `affinity`).
+ */
+export const DEFAULT_GPU_NODE_LABELS: Readonly<Record<string, string>> = { "nvidia.com/gpu.present": "true" };
+
+/**
+ * The labels the plugin is placed by, and that define the GPU nodes in `devicePlugin.mode: manifest`
+ * of an existing cluster: `verification.nodeSelector` when set, else {@link DEFAULT_GPU_NODE_LABELS}.
+ * One definition for both, so the plugin runs exactly on the nodes that are waited for and verified.
+ */
+export function pluginPlacement(nodeSelector: Record<string, string>): Record<string, string> {
+    return Object.keys(nodeSelector).length > 0 ? { ...nodeSelector } : { ...DEFAULT_GPU_NODE_LABELS };
+}
+
+/** "key=value,…" (a kubectl equality selector) of LABELS, sorted by key. */
+export function selectorString(labels: Record<string, string>): string {
+    return Object.entries(labels).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}=${v}`).join(",");
+}
+
+/** Arguments of {@link ExistingDevicePlugin}. */
+export interface ExistingDevicePluginArgs {
+    /** The cluster: its provider (for the objects) and kubeconfig (for the wait). */
+    cluster: GpuCluster;
+    /** Labels that place the plugin on the GPU nodes (see {@link pluginPlacement}). Required, not empty. */
+    placement: Record<string, string>;
+    /** Plugin image. Default: `"nvcr.io/nvidia/k8s-device-plugin:v0.20.0"`. */
+    image?: string;
+    /** GPU sharing. Default: `{ strategy: "none", renameByDefault: false, failRequestsGreaterThanOne: true }`. */
+    sharing?: SharingConfig;
+    /** Deadline in seconds for the rollout and every placed node to advertise its GPUs. Default: `300`. */
+    timeoutSeconds?: number;
+    /** Changes whenever the GPU nodes' facts change, so the wait runs again then. Default: none. */
+    nodesToken?: pulumi.Input<string>;
+}
+
+/**
+ * NVIDIA's device plugin in a cluster this program does not create (`cluster.mode: existing`,
+ * `devicePlugin.mode: manifest`): the same ConfigMap and DaemonSet as manifest mode on minikube
+ * (components/devicePluginManifest.ts), applied through the cluster's provider, with a node selector
+ * so its pods land only on the GPU nodes, and no minikube step. Done when the DaemonSet has rolled
+ * out and every placed node advertises its GPUs (scripts/existing-device-plugin-wait.sh). Destroy
+ * deletes the ConfigMap and DaemonSet (and so the plugin pods) and nothing else.
+ */
+export class ExistingDevicePlugin extends pulumi.ComponentResource {
+    /** Node name → allocatable {@link ExistingDevicePlugin.resourceName} of every placed node, once ready. */
+    readonly gpuAllocatable: pulumi.Output<Record<string, number>>;
+    /** The resource nodes advertise and pods request. */
+    readonly resourceName: string;
+    /** Shares each physical GPU is advertised as (time-slicing replicas; 1 without sharing). */
+    readonly sharesPerGpu: number;
+    /** The DaemonSet (with its placement). */
+    readonly daemonSet: k8s.apps.v1.DaemonSet;
+    /** Depend on this to run once every placed node advertises its GPUs. */
+    readonly ready: pulumi.Resource;
+
+    constructor(name: string, args: ExistingDevicePluginArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("gpu-minikube:gpu:ExistingDevicePlugin", name, {}, opts);
+        if (Object.keys(args.placement).length === 0) {
+            throw new pulumi.ResourceError("the device plugin needs node labels to be placed by (verification.nodeSelector or nvidia.com/gpu.present)", this);
+        }
+        const sharing = args.sharing ?? DEFAULT_SHARING;
+        this.resourceName = sharedResourceName(sharing);
+        this.sharesPerGpu = sharesPerGpu(sharing);
+        const spec = { image: args.image ?? DEFAULT_DEVICE_PLUGIN_IMAGE, sharing };
+        const configMap = buildPluginConfigMap(spec);
+        const daemonSet = placeOnNodes(buildPluginDaemonSet(spec), args.placement);
+
+        // The incarnation as an annotation: a cluster rebuilt under the same API server gets the
+        // objects applied again (server-side apply creates what is missing).
+        const annotations = (extra: Record<string, string> = {}) =>
+            args.cluster.incarnation.apply((t) => ({ ...extra, "gpu-minikube/cluster-incarnation": t }));
+        const cm = new k8s.core.v1.ConfigMap(`${name}-config`, {
+            metadata: { ...configMap.metadata, annotations: annotations() },
+            data: configMap.data,
+        }, { parent: this, provider: args.cluster.provider, dependsOn: opts?.dependsOn });
+        this.daemonSet = new k8s.apps.v1.DaemonSet(`${name}-daemonset`, {
+            metadata: { ...daemonSet.metadata, annotations: annotations(daemonSet.metadata.annotations) },
+            spec: daemonSet.spec,
+        }, { parent: this, provider: args.cluster.provider, dependsOn: [cm] });
+
+        const wait = hostScript(`${name}-wait`, {
+            create: "existing-device-plugin-wait.sh",
+            environment: {
+                GM_KUBECONFIG: pulumi.secret(args.cluster.kubeconfig),
+                GM_NODE_SELECTOR: selectorString(args.placement),
+                GM_DAEMONSET: MANAGED_PLUGIN_NAME,
+                GM_RESOURCE_NAME: this.resourceName,
+                GM_SHARES_PER_GPU: String(this.sharesPerGpu),
+                GM_TIMEOUT_SECONDS: String(args.timeoutSeconds ?? 300),
+                GM_POLL_SECONDS: "2",
+                // Not read by the script: a new config (ConfigMap name), image or node facts wait again.
+                GM_PLUGIN_CONFIG: cm.metadata.name,
+                GM_PLUGIN_IMAGE: spec.image,
+                GM_NODES_TOKEN: args.nodesToken ?? "",
+            },
+        }, { parent: this, dependsOn: [this.daemonSet, cm] });
+        this.ready = wait;
+        this.gpuAllocatable = pulumi.unsecret(wait.stdout)
+            .apply((out) => toGpuAllocatable(parseSummary(out, "existing-device-plugin-wait.sh").gpuAllocatable));
+        this.registerOutputs({ gpuAllocatable: this.gpuAllocatable });
+    }
+}
+
+/** DAEMONSET with a `nodeSelector` of LABELS in its pod template: its pods land only on those nodes. */
+export function placeOnNodes<T extends ReturnType<typeof buildPluginDaemonSet>>(daemonSet: T, labels: Record<string, string>): T {
+    const template = daemonSet.spec.template;
+    return {
+        ...daemonSet,
+        spec: { ...daemonSet.spec, template: { ...template, spec: { ...template.spec, nodeSelector: { ...labels } } } },
+    };
+}
