@@ -93,9 +93,14 @@ function configSetCommands(markdown: string): string[] {
 
 /** Commands for `cluster.mode: existing`: valid only together, never with minikube's keys (as readmeExamples.test.ts splits them). */
 const forExistingCluster = (command: string) => /\bcluster\./.test(command);
+/** The README's "Use an existing cluster" section: every command in it is for an existing-cluster stack. */
+const EXISTING_SECTION = /^## Use an existing cluster\n[\s\S]*?(?=^## )/m;
 
 describe("the real Pulumi CLI on Pulumi.yaml and README's `pulumi config set` examples", () => {
-    const commands = configSetCommands(fs.readFileSync(path.join(REPO, "README.md"), "utf8"));
+    const readme = fs.readFileSync(path.join(REPO, "README.md"), "utf8");
+    const outsideExisting = configSetCommands(readme.replace(EXISTING_SECTION, ""));
+    const minikube = outsideExisting.filter((c) => !forExistingCluster(c));
+    const existing = [...configSetCommands(readme.match(EXISTING_SECTION)?.[0] ?? ""), ...outsideExisting.filter(forExistingCluster)];
     let project: ScratchProject | undefined;
     before(() => { if (!missing) project = new ScratchProject(); });
     after(() => project?.cleanup());
@@ -114,7 +119,6 @@ describe("the real Pulumi CLI on Pulumi.yaml and README's `pulumi config set` ex
 
     it("README's minikube examples, one after another on a new stack: loadConfig accepts the config after each", async (t) => {
         if (!project) return skipOrFailUnderCi(t, missing as string);
-        const minikube = commands.filter((c) => !forExistingCluster(c));
         assert.ok(minikube.length >= 5, minikube.join("\n"));
         await project.pulumi("stack", "init", "readme");
         let config: GpuMinikubeConfig | undefined;
@@ -131,7 +135,6 @@ describe("the real Pulumi CLI on Pulumi.yaml and README's `pulumi config set` ex
         if (!project) return skipOrFailUnderCi(t, missing as string);
         const kubectlMissing = toolsMissing("kubernetes");
         if (kubectlMissing) return skipOrFailUnderCi(t, kubectlMissing);
-        const existing = commands.filter(forExistingCluster);
         assert.ok(existing.some((c) => c.includes("--secret --path cluster.kubeconfig")), existing.join("\n"));
         await project.pulumi("stack", "init", "existing");
         for (const line of existing) await project.shell(line);
