@@ -84,8 +84,8 @@ node_ready_text() {
 give_up() {
     local what="$1" found="$2" fix="$3" failure rc=0 deleted=false
     # The diagnostics and the delete share a bounded tail (common.sh begin_tail): the step ends by
-    # its deadline + GM_TAIL_MIN_SECONDS, and the delete always keeps its own last 2 s.
-    begin_tail 2
+    # its deadline + GM_TAIL_MIN_SECONDS, and the delete always keeps its own last 3 s.
+    begin_tail 3
     print_diagnostics
     failure="${what} (found: ${found}). Fix: ${fix} (diagnostics above)"
     printf '[%s] verification failed: %s\n' "$GM_STAGE" "$failure" >&2
@@ -97,7 +97,7 @@ give_up() {
         deleted=true
         log "deleted Job ${ns}/${job} (and so its pod) so that it holds no GPU; the next 'pulumi up' starts a fresh Job"
     else
-        log "WARNING: could not delete Job ${ns}/${job}: $(kubectl_error "$(cat "$GM_TMP/delete.out")")"
+        log "WARNING: could not delete Job ${ns}/${job}: $(kubectl_error "$(cat "$GM_TMP/delete.out")")${rc:+ (kubectl exit ${rc}$([ "$rc" -eq 124 ] && printf ', timed out'))}"
     fi
     if [ -n "${GM_PROFILE:-}" ]; then
         mkdir -p "$(gm_profile_state_dir "$GM_PROFILE")"
@@ -292,7 +292,7 @@ while true; do
         if [ -z "$stuck_since" ] || [ "$current" != "$stuck_reason" ]; then stuck_since=$now; fi
         stuck_reason="$current"
         if [ $((now - stuck_since)) -ge "$stuck_s" ]; then
-            begin_tail 2
+            begin_tail 3
             detail="$message"
             if [ "$current" = "Unschedulable" ]; then
                 detail="${scheduled#False|Unschedulable|}"
@@ -319,7 +319,7 @@ while true; do
 done
 
 if [ "$outcome" = "timeout" ]; then
-    begin_tail 2
+    begin_tail 3
     read_node_ready
     give_up "verification Job ${ns}/${job} did not complete within ${timeout_s}s" \
         "${status}" "check the pod's state and events above; raise gpu-minikube:verification.timeoutSeconds if it was still pulling the image; the next 'pulumi up' starts a fresh Job"

@@ -404,8 +404,9 @@ now_ms() {
 
 # The least time a wait's tail (the diagnostics and cleanup after it gave up) gets when it starts
 # at or past the deadline: a wait thus ends by its deadline + GM_TAIL_MIN_SECONDS (+1 s should a
-# kubectl have to be killed), whatever the API server does.
-GM_TAIL_MIN_SECONDS=3
+# kubectl have to be killed), whatever the API server does. 5 s: on a loaded 2-core machine one
+# kubectl call can take 1-2 s, and the cleanup (freeing the GPU) keeps 3 s of it.
+GM_TAIL_MIN_SECONDS=5
 
 # begin_tail [CLEANUP_SECONDS] — the wait is over (it gave up): from here on, the `kube` calls share
 # the time left until tail_end_ms = max(deadline, now + GM_TAIL_MIN_SECONDS), each call bounded by

@@ -184,14 +184,14 @@ describe("verification-wait.sh (real kubectl, real API server, scheduler and Job
         assert.equal(s.log, "");
     });
 
-    it("an API server that accepts but never answers: the polls, the diagnostics and the delete all end by the deadline + 3 s", async (t) => {
+    it("an API server that accepts but never answers: the polls, the diagnostics and the delete all end by the deadline + 5 s", async (t) => {
         const cp = setup(t);
         if (!cp) return;
         const hole = await blackHoleServer();
         try {
             const run = await host.runScript("verification-wait.sh", env(kubeconfigFor(cp, `https://127.0.0.1:${hole.port}`), "gpu-minikube-verification", "gpu-verify-0000000000", { GM_TIMEOUT_SECONDS: "6" }), 60_000);
-            // Before: each call past the deadline still got 1 s, and the delete 5 s more (~14 s).
-            assert.ok(run.durationMs < 6_000 + 3_000 + 3_000, `took ${run.durationMs} ms for a 6 s deadline`);
+            // Before (main at 896e6ff): each call past the deadline still got 1 s, and the delete 5 s more: 19.4 s measured.
+            assert.ok(run.durationMs < 6_000 + 5_000 + 3_000, `took ${run.durationMs} ms for a 6 s deadline`);
             assert.equal(run.code, 0, run.stderr);
             const s = summaryOf(run);
             assert.equal(s.succeeded, false);
