@@ -175,7 +175,8 @@ describe("verification-wait.sh (real kubectl, real API server, scheduler and Job
     it("the deadline: gives up with the pod's state, and deletes the Job", async (t) => {
         const cp = setup(t);
         if (!cp) return;
-        const { ns, job } = await applyJob(cp, {}, (_spec, meta) => { meta.annotations = SLOW_START; });
+        // No log served: kwok would serve one even for a container that never started; a kubelet has none.
+        const { ns, job } = await applyJob(cp, {}, (_spec, meta) => { meta.annotations = SLOW_START; }, null);
         // Let the pod reach ContainerCreating first, so the last poll sees it there.
         await cp.kubectlOk(["-n", ns, "wait", "--for=jsonpath={.status.containerStatuses[0].state.waiting.reason}=ContainerCreating", "pod", "-l", `job-name=${job}`, "--timeout=60s"], { timeoutMs: 70_000 });
         const run = await host.runScript("verification-wait.sh", env(cp.kubeconfig, ns, job, { GM_TIMEOUT_SECONDS: "8" }), 60_000);
