@@ -130,6 +130,7 @@ fi # end of addon mode
 resource_key="${resource//./\\.}"
 NODES_JSONPATH="{range .items[*]}{.metadata.name}{\"\\t\"}{.status.allocatable.${resource_key}}{\"\\t\"}{.status.capacity.${resource_key}}{\"\\n\"}{end}"
 if [ -n "$expected" ]; then want="${expected}"; else want="at least 1"; fi
+begin_polls
 poll=0
 success=false
 nodes_seen=""
@@ -164,7 +165,7 @@ while true; do
     fi
     elapsed=$(($(date +%s) - start_s))
     log "poll ${poll} (${elapsed}s of ${timeout_s}s): waiting for ${resource} (${want}) in every node's allocatable: ${progress}"
-    if [ "$(date +%s)" -ge "$poll_deadline" ]; then
+    if ! poll_time_left; then
         break
     fi
     sleep "$GM_POLL_SECONDS"
@@ -190,13 +191,21 @@ fi
 
 # --- diagnostics (bounded by what is left of the deadline) ----------------------------------------
 log "${resource} not advertised as expected (${want} per node) after ${poll} polls; collecting diagnostics"
+# Bounded: the diagnostics share what is left until the deadline (at least GM_TAIL_MIN_SECONDS).
+begin_tail 0
 pods=$(kube -n "$PLUGIN_NAMESPACE" get pods -l "$PLUGIN_SELECTOR" -o jsonpath='{range .items[*]}{.metadata.name}{"\t"}{.spec.nodeName}{"\t"}{.status.phase}{"\t"}{range .status.containerStatuses[*]}{.state.waiting.reason}{.state.terminated.reason}{" restarts="}{.restartCount}{end}{"\n"}{end}' 2>&1) || pods="(could not list the plugin pods: $(kubectl_error "$pods"))"
 first_pod=$(printf '%s\n' "$pods" | awk -F'\t' 'NF >= 3 { print $1; exit }')
 plugin_log=""
+no_log="(empty)"
 events=""
 if [ -n "$first_pod" ]; then
-    plugin_log=$(kube -n "$PLUGIN_NAMESPACE" logs "$first_pod" --tail=20 2>&1) || true
-    events=$(kube -n "$PLUGIN_NAMESPACE" get events --field-selector "involvedObject.name=${first_pod}" 2>&1) || true
+    # A container that never started has no log: kubectl's reason is shown instead, not taken for the log.
+    plugin_log=$(kube -n "$PLUGIN_NAMESPACE" logs "$first_pod" --tail=20 2>"$GM_TMP/log.err") ||
+        { plugin_log=""; no_log="(no log: $(kubectl_error "$(cat "$GM_TMP/log.err")"))"; }
+    # Whole messages (kubectl's table cuts a message at its first line, and the NVIDIA hook's BPF
+    # error is on the second line of the kubelet's "Failed" event): "<type> <reason>: <message>".
+    events=$(kube -n "$PLUGIN_NAMESPACE" get events --field-selector "involvedObject.name=${first_pod}" \
+        -o jsonpath='{range .items[*]}{.type}{" "}{.reason}{": "}{.message}{"\n"}{end}' 2>&1) || true
 fi
 bpf=$(cat "$GM_PROC_DIR/sys/net/core/bpf_jit_harden" 2>/dev/null || true)
 wsl=false
@@ -255,7 +264,7 @@ if [ -z "$first_pod" ] && [ -n "$(printf '%s' "$pods" | tr -d '[:space:]')" ]; t
     if [ -n "$pod_state" ]; then printf '%s\n' "$pod_state" | tr ';' '\n' | sed 's/^ *//; s/^/  | /'; else printf '  | (none)\n'; fi
     if [ -n "$first_pod" ]; then
         printf '  last log lines of %s:\n' "$first_pod"
-        if [ -n "$plugin_log" ]; then tail_lines 20 "$plugin_log"; else printf '  | (empty)\n'; fi
+        if [ -n "$plugin_log" ]; then tail_lines 20 "$plugin_log"; else printf '  | %s\n' "$no_log"; fi
         printf '  events of %s:\n' "$first_pod"
         if [ -n "$events" ]; then tail_lines 10 "$events"; else printf '  | (none)\n'; fi
     fi

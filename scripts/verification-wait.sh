@@ -85,19 +85,21 @@ node_ready_text() {
 # this step's result (exit 0): the gate step fails `pulumi up` with it.
 give_up() {
     local what="$1" found="$2" fix="$3" failure rc=0 deleted=false
+    # The diagnostics and the delete share a bounded tail (common.sh begin_tail): the step ends by
+    # its deadline + GM_TAIL_MIN_SECONDS, and the delete always keeps its own last 3 s.
+    begin_tail 3
     print_diagnostics
     failure="${what} (found: ${found}). Fix: ${fix} (diagnostics above)"
     printf '[%s] verification failed: %s\n' "$GM_STAGE" "$failure" >&2
     # Ours to delete: Pulumi created it in our own namespace. Background deletion returns at once;
-    # the garbage collector removes the pod right after, which releases its nvidia.com/gpu. Freeing
-    # the GPU is worth a few seconds past the deadline, so the delete gets at least 5 s.
-    if [ $((deadline - $(date +%s))) -lt 5 ]; then deadline=$(($(date +%s) + 5)); fi
+    # the garbage collector removes the pod right after, which releases its nvidia.com/gpu.
+    begin_cleanup
     kube -n "$ns" delete job "$job" --ignore-not-found --wait=false --cascade=background >"$GM_TMP/delete.out" 2>&1 || rc=$?
     if [ "$rc" -eq 0 ]; then
         deleted=true
         log "deleted Job ${ns}/${job} (and so its pod) so that it holds no GPU; the next 'pulumi up' starts a fresh Job"
     else
-        log "WARNING: could not delete Job ${ns}/${job}: $(kubectl_error "$(cat "$GM_TMP/delete.out")")"
+        log "WARNING: could not delete Job ${ns}/${job}: $(kubectl_error "$(cat "$GM_TMP/delete.out")")${rc:+ (kubectl exit ${rc}$([ "$rc" -eq 124 ] && printf ', timed out'))}"
     fi
     if [ -n "${GM_PROFILE:-}" ]; then
         mkdir -p "$(gm_profile_state_dir "$GM_PROFILE")"
@@ -117,10 +119,18 @@ summary() {
 
 # print_diagnostics — the pod's and the Job's state, events and log tail, on stderr.
 print_diagnostics() {
-    local pod_events="" job_events="" pod_log=""
+    local pod_events="" job_events="" pod_log="" no_log="(none)"
+    if [ -n "$node" ] && [ -z "$node_ready" ]; then read_node_ready; fi
     if [ -n "$pod" ]; then
         pod_events=$(kube -n "$ns" get events --field-selector "involvedObject.name=${pod}" 2>&1) || true
-        if pod_log=$(kube -n "$ns" logs "$pod" --tail=20 2>&1); then diag_pod_log="$pod_log"; fi
+        # A container that never started has no log: kubectl says why (BadRequest: "… is waiting to
+        # start: …" or "no logs found for container …"); that reason is shown, never taken for the log.
+        if pod_log=$(kube -n "$ns" logs "$pod" --tail=20 2>"$GM_TMP/diag-log.err"); then
+            diag_pod_log="$pod_log"
+        else
+            pod_log=""
+            no_log="(no log: $(kubectl_error "$(cat "$GM_TMP/diag-log.err")"))"
+        fi
     fi
     job_events=$(kube -n "$ns" get events --field-selector "involvedObject.kind=Job,involvedObject.name=${job}" 2>&1) || true
     # kubectl says "No resources found in <ns> namespace." (on stderr) when there are none.
@@ -140,7 +150,7 @@ print_diagnostics() {
             printf '  events of pod %s:\n' "$pod"
             if [ -n "$pod_events" ]; then tail_lines 10 "$pod_events"; else printf '  | (none)\n'; fi
             printf '  last log lines of pod %s:\n' "$pod"
-            if [ -n "$pod_log" ]; then tail_lines 20 "$pod_log"; else printf '  | (none)\n'; fi
+            if [ -n "$pod_log" ]; then tail_lines 20 "$pod_log"; else printf '  | %s\n' "$no_log"; fi
         else
             printf '  no pod of the Job exists (label job-name=%s)\n' "$job"
         fi
@@ -199,6 +209,8 @@ fix_for() {
     esac
 }
 
+begin_polls
+pods=""
 poll=0
 stuck_since=""
 stuck_reason=""
@@ -232,8 +244,10 @@ while true; do
         status="job ${job}: ${conds:-running}"
     fi
 
+    # A pod list that fails (a slow API server, or cut short by the end of the polls) keeps the last
+    # one seen: the failure then says what was last seen, not "no pod".
     pods_ok=true
-    pods=$(kube -n "$ns" get pods -l "job-name=${job}" -o jsonpath="$POD_JSONPATH" 2>/dev/null) || { pods="" pods_ok=false; }
+    if pods_now=$(kube -n "$ns" get pods -l "job-name=${job}" -o jsonpath="$POD_JSONPATH" 2>/dev/null); then pods="$pods_now"; else pods_ok=false; fi
     # backoffLimit 0 means one pod; should there be more, the succeeded one (else the newest) counts.
     # Only this Job's own pods (owner uid, the last field, once the Job's uid is known): a deleted Job
     # of the same name (recreated by `pulumi up --refresh`) may still have a terminating pod.
@@ -285,6 +299,8 @@ while true; do
         if [ -z "$stuck_since" ] || [ "$current" != "$stuck_reason" ]; then stuck_since=$now; fi
         stuck_reason="$current"
         if [ $((now - stuck_since)) -ge "$stuck_s" ]; then
+            # The diagnostics below get the tail's bounds (give_up's own); waiting on, the polls' again.
+            begin_tail 3
             detail="$message" freeing=false
             if [ "$current" = "Unschedulable" ]; then
                 detail="${scheduled#False|Unschedulable|}"
@@ -294,6 +310,8 @@ while true; do
                 if [[ $scheduled == *nvidia.com/gpu* ]] && [ -n "$ours_terminating" ]; then
                     log "pod ${pod} waits for the GPU that our terminating pod(s) ${ours_terminating} still hold"
                     stuck_since=$now freeing=true
+                    unset tail_end_ms
+                    begin_polls
                 fi
             fi
             if [ "$current" = "NoContainerStatus" ]; then
@@ -311,7 +329,7 @@ while true; do
     fi
 
     log "poll ${poll} ($((now - start_s))s of ${timeout_s}s): ${status}"
-    if [ "$now" -ge "$poll_deadline" ]; then
+    if ! poll_time_left; then
         outcome="timeout"
         break
     fi
@@ -319,12 +337,14 @@ while true; do
 done
 
 if [ "$outcome" = "timeout" ]; then
+    begin_tail 3
     read_node_ready
     give_up "verification Job ${ns}/${job} did not complete within ${timeout_s}s" \
         "${status}" "check the pod's state and events above; raise gpu-minikube:verification.timeoutSeconds if it was still pulling the image; the next 'pulumi up' starts a fresh Job"
 fi
 
 # --- complete: capture the whole log --------------------------------------------------------------
+end_polls
 if [ -z "$pod" ]; then
     give_up "Job ${ns}/${job} completed but none of its pods is left" "no pod with label job-name=${job}" \
         "the pod was removed before its log was read (ttlSecondsAfterFinished?): the next 'pulumi up' starts a fresh Job"

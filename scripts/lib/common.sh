@@ -359,6 +359,26 @@ set_poll_deadlines() {
     if [ "$reserve" -lt 1 ] && [ "$timeout_s" -ge 2 ]; then reserve=1; fi
     # shellcheck disable=SC2034 # read by the scripts that source this file
     poll_deadline=$((deadline - reserve))
+    # The same end of the polls to the millisecond, for begin_polls.
+    poll_end_ms=$(($(now_ms) + (timeout_s - reserve) * 1000))
+}
+
+# begin_polls — from here on, until end_polls or begin_tail, every `kube` call ends by the end of the
+# polls (poll_deadline, to the millisecond): a poll can never eat the time kept for the tail.
+begin_polls() {
+    kube_end_ms=$poll_end_ms
+    poll_interval_ms=$(awk -v s="$GM_POLL_SECONDS" 'BEGIN { printf "%d", s * 1000 }')
+}
+
+# poll_time_left — whether one more poll, after the poll interval, still starts a second before the
+# end of the polls (a poll cut short by the end would report nothing it saw).
+poll_time_left() {
+    [ $(($(now_ms) + poll_interval_ms + 1000)) -lt "$poll_end_ms" ]
+}
+
+# end_polls — the wait succeeded: `kube` calls are bounded by the step's deadline again.
+end_polls() {
+    kube_end_ms=""
 }
 
 # require_profile — GM_PROFILE must be set and a valid minikube profile name (the same rule as the
@@ -377,10 +397,57 @@ budget() {
     if [ "$1" -lt "$left" ]; then printf '%d' "$1"; else printf '%d' "$left"; fi
 }
 
+# now_ms — the time in milliseconds since the epoch.
+now_ms() {
+    date +%s%3N
+}
+
+# The least time a wait's tail (the diagnostics and cleanup after it gave up) gets when it starts
+# at or past the deadline: a wait thus ends by its deadline + GM_TAIL_MIN_SECONDS (+1 s should a
+# kubectl have to be killed), whatever the API server does. 5 s: on a loaded 2-core machine one
+# kubectl call can take 1-2 s, and the cleanup (freeing the GPU) keeps 3 s of it.
+GM_TAIL_MIN_SECONDS=5
+
+# begin_tail [CLEANUP_SECONDS] — the wait is over (it gave up): from here on, the `kube` calls share
+# the time left until tail_end_ms = max(deadline, now + GM_TAIL_MIN_SECONDS), each call bounded by
+# what is left (a call with no time left is not made), and the last CLEANUP_SECONDS of it (default
+# 0) are kept for begin_cleanup, so the diagnostics can never take the cleanup's time. A second
+# call keeps the tail's end (only the cleanup slice is set again).
+begin_tail() {
+    local now min
+    if [ -n "${tail_end_ms:-}" ]; then
+        kube_end_ms=$((tail_end_ms - ${1:-0} * 1000))
+        return 0
+    fi
+    now=$(now_ms)
+    tail_end_ms=$((deadline * 1000))
+    min=$((now + GM_TAIL_MIN_SECONDS * 1000))
+    if [ "$tail_end_ms" -lt "$min" ]; then tail_end_ms=$min; fi
+    kube_end_ms=$((tail_end_ms - ${1:-0} * 1000))
+}
+
+# begin_cleanup — the tail's last slice: `kube` calls may now use all the time left until tail_end_ms.
+begin_cleanup() {
+    kube_end_ms=$tail_end_ms
+}
+
 # kube ARGS... — kubectl on this cluster only (the kubeconfig from kubeconfig_from_env, never the
-# ambient context), each call bounded by 10 s and by the step's deadline.
+# ambient context), each call bounded by 10 s and by the step's deadline; in a wait's tail
+# (begin_tail) by the tail's end instead, to the millisecond, and not made at all (exit 124, a note
+# on stderr) when less than 0.3 s is left.
 kube() {
-    local b
+    local b ms
+    if [ -n "${kube_end_ms:-}" ]; then
+        ms=$((kube_end_ms - $(now_ms)))
+        if [ "$ms" -gt 10000 ]; then ms=10000; fi
+        if [ "$ms" -lt 300 ]; then
+            printf 'not asked: no time was left before the deadline\n' >&2
+            return 124
+        fi
+        b=$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))
+        timeout --kill-after=1 "$b" kubectl --kubeconfig "$GM_KUBECONFIG_FILE" --request-timeout="${b}s" "$@"
+        return
+    fi
     b=$(budget 10)
     with_deadline "$b" kubectl --kubeconfig "$GM_KUBECONFIG_FILE" --request-timeout="${b}s" "$@"
 }

@@ -1,6 +1,7 @@
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
+import { toolPath, toolsMissing } from "./realTools";
 import { JournalEntry, ScriptRun, SimHost, STANDINS_DIR, useMinikubeSim } from "./simHost";
 
 /**
@@ -17,7 +18,7 @@ import { JournalEntry, ScriptRun, SimHost, STANDINS_DIR, useMinikubeSim } from "
 /** Stand-ins a host-prep host has by default. */
 export const HOST_PREP_STANDINS = [
     "nvidia-smi", "sudo", "docker", "systemctl", "service", "journalctl",
-    "apt-get", "dpkg-query", "curl", "gpg", "minikube", "kubectl",
+    "apt-get", "dpkg-query", "curl", "gpg", "minikube",
 ];
 
 /** The NVIDIA Container Toolkit's binaries, as the stand-in apt-get installs them. */
@@ -110,6 +111,12 @@ export class HostPrepHost {
     /** A fresh host: GPU and driver, Docker (stub) without the nvidia runtime, no toolkit, minikube v1.37.0. */
     static create(options: HostPrepHostOptions = {}): HostPrepHost {
         const host = new HostPrepHost(SimHost.create({ standins: options.standins ?? HOST_PREP_STANDINS }));
+        // Preflight only checks that kubectl is on PATH (the later steps run it): the real kubectl
+        // v1.37.2 when built, else an executable that refuses every call.
+        if (!options.standins) {
+            if (!toolsMissing("kubernetes")) host.sim.addRealTool("kubectl", toolPath("kubernetes", "kubectl"));
+            else host.sim.writeStandin("kubectl", 'echo "kubectl: the real kubectl is not built (bash test/tools/build.sh); host-prep tests only need it on PATH" >&2; exit 70');
+        }
         host.nvidiaCtk = options.nvidiaCtk;
         for (const dir of [path.join(host.sim.fsRoot, "etc", "apt", "sources.list.d"), host.paths.runDir,
             path.dirname(host.paths.daemonJson)]) {

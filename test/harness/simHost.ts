@@ -234,7 +234,8 @@ function findOnPath(name: string): string | undefined {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Simulated minikube and Kubernetes (stand-ins test/harness/bin/minikube and test/harness/bin/kubectl).
+// Simulated minikube (stand-in test/harness/bin/minikube). Kubernetes itself is real: the script tests
+// run the real kubectl against a real control plane (controlPlane.ts, sharedControlPlane.ts).
 
 /** A minikube profile as it exists on the simulated host before a script runs. */
 export interface MinikubeProfile {
@@ -317,102 +318,4 @@ export function minikubeStartBehaviour(host: SimHost, b: { hangSeconds?: number;
     if (b.hangSeconds !== undefined) fs.writeFileSync(path.join(dir, "start-hang-seconds"), `${b.hangSeconds}\n`);
     if (b.failExitCode !== undefined) fs.writeFileSync(path.join(dir, "start-fail"), `${b.failExitCode}\n`);
     if (b.failMessage !== undefined) fs.writeFileSync(path.join(dir, "start-fail-message"), `${b.failMessage}\n`);
-}
-
-/** Kubernetes objects the kubectl stand-in serves (each may carry `_sim` timing, see test/harness/bin/kubectl). */
-export interface KubeObjects {
-    nodes?: object[];
-    pods?: object[];
-    jobs?: object[];
-    events?: object[];
-    daemonsets?: object[];
-}
-
-/** Puts the kubectl stand-in on PATH and gives it a node binary to run on. */
-export function useKubeSim(host: SimHost): void {
-    if (!fs.existsSync(path.join(host.bin, "kubectl"))) host.addStandin("kubectl");
-    fs.mkdirSync(path.join(host.state, "kube", "logs"), { recursive: true });
-    const node = path.join(host.state, "node");
-    if (!fs.existsSync(node)) fs.symlinkSync(process.execPath, node);
-}
-
-/** Replaces the simulated cluster's objects. */
-export function writeKubeObjects(host: SimHost, objects: KubeObjects): void {
-    useKubeSim(host);
-    fs.writeFileSync(path.join(host.state, "kube", "objects.json"), JSON.stringify(objects, null, 2));
-    fs.rmSync(path.join(host.state, "kube", "gets.json"), { force: true });
-}
-
-/** Sets a pod's log (what `kubectl logs` prints). */
-export function writePodLog(host: SimHost, namespace: string, pod: string, text: string): void {
-    const dir = path.join(host.state, "kube", "logs", namespace);
-    fs.mkdirSync(dir, { recursive: true });
-    fs.writeFileSync(path.join(dir, pod), text);
-}
-
-/** A node as the API server returns it; with `gpus`, it advertises nvidia.com/gpu from the `afterGets`-th `get nodes` on (default: at once). */
-export function simNode(name: string, opts: { gpus?: number; afterGets?: number } = {}): object {
-    const base = {
-        apiVersion: "v1", kind: "Node",
-        metadata: { name, labels: { "kubernetes.io/hostname": name, "minikube.k8s.io/primary": "true" } },
-        status: {
-            allocatable: { cpu: "4", "ephemeral-storage": "1055762868Ki", memory: "8025424Ki", pods: "110" },
-            capacity: { cpu: "4", "ephemeral-storage": "1055762868Ki", memory: "8025424Ki", pods: "110" },
-            nodeInfo: { kubeletVersion: "v1.34.0", containerRuntimeVersion: "docker://28.4.0" },
-        },
-    };
-    if (opts.gpus === undefined) return base;
-    const gpu = { "nvidia.com/gpu": String(opts.gpus) };
-    return { ...base, _sim: { after: [{ gets: opts.afterGets ?? 1, patch: { status: { allocatable: gpu, capacity: gpu } } }] } };
-}
-
-/** A pod of the minikube nvidia-device-plugin addon's DaemonSet (label name=nvidia-device-plugin-ds), Running. */
-export function simPluginPod(name = "nvidia-device-plugin-daemonset-x7k2p", node = "minikube"): object {
-    return {
-        apiVersion: "v1", kind: "Pod",
-        metadata: { name, namespace: "kube-system", labels: { name: "nvidia-device-plugin-ds", "controller-revision-hash": "6b6cdf10d" } },
-        spec: { nodeName: node, containers: [{ name: "nvidia-device-plugin-ctr", image: "nvcr.io/nvidia/k8s-device-plugin:v0.17.4" }] },
-        status: {
-            phase: "Running",
-            conditions: [{ type: "PodScheduled", status: "True" }, { type: "Ready", status: "True" }],
-            containerStatuses: [{ name: "nvidia-device-plugin-ctr", ready: true, restartCount: 0, state: { running: { startedAt: "2026-11-29T11:40:02Z" } } }],
-        },
-    };
-}
-
-/** The verification Job; `conditions` as the Job controller sets them once it finished (default: none yet). */
-export function simJob(name: string, namespace: string, conditions: object[] = [], afterGets?: number): object {
-    const job = {
-        apiVersion: "batch/v1", kind: "Job",
-        metadata: { name, namespace, labels: { "app.kubernetes.io/name": "gpu-verification" } },
-        spec: { backoffLimit: 0, template: { spec: { restartPolicy: "Never" } } },
-        status: { active: 1, startTime: "2026-11-29T11:41:00Z" },
-    };
-    if (conditions.length === 0) return job;
-    return { ...job, _sim: { after: [{ gets: afterGets ?? 1, patch: { status: { active: 0, conditions } } }] } };
-}
-
-/** The conditions of a Job that completed (Kubernetes ≥ 1.31 adds SuccessCriteriaMet before Complete). */
-export const JOB_COMPLETE = [
-    { type: "SuccessCriteriaMet", status: "True", reason: "CompletionsReached", message: "Reached expected number of succeeded pods" },
-    { type: "Complete", status: "True", reason: "CompletionsReached", message: "Reached expected number of succeeded pods" },
-];
-
-/** A pod of the Job (labels job-name and batch.kubernetes.io/job-name, as the API server sets them). */
-export function simJobPod(job: string, namespace: string, pod: string, status: object, opts: { node?: string; image?: string } = {}): object {
-    return {
-        apiVersion: "v1", kind: "Pod",
-        metadata: { name: pod, namespace, labels: { "job-name": job, "batch.kubernetes.io/job-name": job, "controller-uid": "3f2b", "batch.kubernetes.io/controller-uid": "3f2b" } },
-        spec: { ...(opts.node ? { nodeName: opts.node } : {}), restartPolicy: "Never", containers: [{ name: "nvidia-smi", image: opts.image ?? "nvidia/cuda:12.5.0-base-ubuntu22.04" }] },
-        status,
-    };
-}
-
-/** An event about an object (what `kubectl get events --field-selector involvedObject.name=…` lists). */
-export function simEvent(namespace: string, kind: string, name: string, type: string, reason: string, message: string): object {
-    return {
-        apiVersion: "v1", kind: "Event",
-        metadata: { name: `${name}.${reason.toLowerCase()}`, namespace },
-        involvedObject: { kind, name, namespace }, type, reason, message, count: 1,
-    };
 }

@@ -3,280 +3,330 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, it } from "node:test";
-import {
-    JOB_COMPLETE, NVIDIA_SMI_FIXTURES, REPO_ROOT, ScriptRun, SimHost, simEvent, simJob, simJobPod, simNode, summaryOf, useKubeSim, writeKubeObjects, writePodLog,
-} from "../harness/simHost";
+import { buildVerificationJob, VerificationJobSpec } from "../../components/verificationJob";
 import { evaluateVerification } from "../../components/verificationResult";
+import { ControlPlane } from "../harness/controlPlane";
+import { blackHoleServer, kubeconfigFor, sharedControlPlane, useRealKubectl } from "../harness/sharedControlPlane";
+import { NVIDIA_SMI_FIXTURES, REPO_ROOT, ScriptRun, SimHost, summaryOf } from "../harness/simHost";
 
 /**
- * verification-wait.sh on the simulated host: the kubectl stand-in serves the Job, its pod (whose
- * state changes as the script polls) and their events; the pod's log is the recorded H200 output.
+ * verification-wait.sh with the real kubectl v1.37.2 against a real API server, scheduler and Job
+ * controller (one control plane for the file): the verification Job comes from
+ * components/verificationJob.ts, applied server-side as the Pulumi Kubernetes provider applies it;
+ * the real scheduler places its pod on a kwok GPU node (or says why not), the Job controller
+ * completes or fails it, kwok runs the pod and serves its log (the recorded H200 output). What kwok
+ * cannot do by itself comes from our Stages (controlPlane.ts): an image that cannot be pulled, a
+ * container that exits 9.
  */
 
-const NS = "gpu-minikube-verification";
-const JOB = "gpu-verify-3f2b9c1d0e";
-const POD = `${JOB}-7xk2p`;
 const IMAGE = "nvidia/cuda:12.5.0-base-ubuntu22.04";
+const TYPO_IMAGE = "nvidia/cuda:12.5.0-base-ubuntu2204";
+const FAILING_IMAGE = "nvidia/cuda:12.5.0-fails-exit-9";
 const H200_LOG = fs.readFileSync(path.join(NVIDIA_SMI_FIXTURES, "smi-combined.txt"), "utf8");
-const KUBECONFIG = "apiVersion: v1\nkind: Config\nclusters:\n- name: gpu-minikube\n  cluster:\n    server: https://192.168.49.2:8443\n";
+const H200_UUID = "GPU-6121f79f-64c1-4fce-d205-887843b4899e";
+const NO_DRIVER_LOG = "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure that the latest NVIDIA driver is installed and running.\n";
+/** The GPU node every Job lands on (1 GPU, as minikube's node on a one-GPU host). */
+const NODE = "minikube";
 
-const PENDING = {
-    phase: "Pending",
-    conditions: [{ type: "PodScheduled", status: "True" }],
-    containerStatuses: [{ name: "nvidia-smi", ready: false, restartCount: 0, image: IMAGE, state: { waiting: { reason: "ContainerCreating" } } }],
-};
-const SUCCEEDED = {
-    phase: "Succeeded",
-    conditions: [{ type: "PodScheduled", status: "True" }],
-    containerStatuses: [{ name: "nvidia-smi", ready: false, restartCount: 0, image: IMAGE,
-        state: { terminated: { reason: "Completed", exitCode: 0, startedAt: "2026-11-29T11:41:02Z", finishedAt: "2026-11-29T11:41:03Z" } } }],
-};
-
-function env(extra: Record<string, string> = {}): Record<string, string> {
+function env(kubeconfig: string, namespace: string, job: string, extra: Record<string, string> = {}): Record<string, string> {
     return {
-        GM_KUBECONFIG: KUBECONFIG, GM_NAMESPACE: NS, GM_JOB_NAME: JOB, GM_TIMEOUT_SECONDS: "10",
-        GM_POLL_SECONDS: "0.1", GM_STUCK_SECONDS: "1", ...extra,
+        // Generous: a passing run ends as soon as the Job completes; a loaded machine is slow.
+        GM_KUBECONFIG: kubeconfig, GM_NAMESPACE: namespace, GM_JOB_NAME: job, GM_TIMEOUT_SECONDS: "120",
+        GM_POLL_SECONDS: "0.5", GM_STUCK_SECONDS: "2", ...extra,
     };
 }
 
-/** The objects the kubectl stand-in still serves (after the script's deletes). */
-function kubeObjects(host: SimHost): { jobs?: Array<{ metadata: { name: string } }>; pods?: Array<{ metadata: { name: string } }> } {
-    return JSON.parse(fs.readFileSync(path.join(host.state, "kube", "objects.json"), "utf8"));
-}
+/** kwok's per-pod knobs: the container stays in ContainerCreating for a minute (delay and its jitter bound). */
+const SLOW_START = { "pod-ready.stage.kwok.x-k8s.io/delay": "60s", "pod-ready.stage.kwok.x-k8s.io/jitter-delay": "61s" };
 
-/** A failed verification is a recorded result: exit 0, succeeded:false, the failure, the Job deleted. */
-function assertGaveUp(host: SimHost, run: ScriptRun, failure: RegExp): Record<string, unknown> {
-    assert.equal(run.code, 0, run.stderr);
-    const s = summaryOf(run);
-    assert.equal(s.succeeded, false);
-    assert.match(String(s.failure), failure);
-    assert.match(run.stderr, /\[verification\] verification failed: /);
-    assert.equal(s.jobDeleted, true);
-    assert.deepEqual(host.calls("kubectl", "delete").map((e) => e.args.slice(e.args.indexOf("-n"))),
-        [["-n", NS, "delete", "job", JOB, "--ignore-not-found", "--wait=false", "--cascade=background"]]);
-    assert.ok(!(kubeObjects(host).jobs ?? []).some((j) => j.metadata.name === JOB), "the Job is gone");
-    assert.ok(!(kubeObjects(host).pods ?? []).some((p) => p.metadata.name === POD), "and so is its pod, which frees the GPU");
-    assert.match(String(s.verifiedAt), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
-    return s;
-}
+const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
 
-describe("verification-wait.sh", () => {
+describe("verification-wait.sh (real kubectl, real API server, scheduler and Job controller, kwok GPU node)", () => {
+    // Pod stages take 0.3–0.8 s each (shipped: 1–5 s); the timing of a pod's life is not under test here.
+    const shared = sharedControlPlane({ unpullableImages: [TYPO_IMAGE], failingImages: { [FAILING_IMAGE]: 9 }, podStageDelay: { minMs: 300, maxMs: 500 } },
+        async (cp) => {
+            await cp.addGpuNode(NODE, { gpus: 1 });
+        });
     let host: SimHost;
-    beforeEach(() => {
-        host = SimHost.create({ standins: [] });
-        useKubeSim(host);
-    });
+    beforeEach(() => { host = SimHost.create({ standins: [] }); });
     afterEach(() => host.cleanup());
 
-    it("waits for the Job to complete and captures its pod's whole log (recorded H200 output)", async () => {
-        const pod = simJobPod(JOB, NS, POD, PENDING, { node: "minikube" }) as Record<string, unknown>;
-        pod._sim = { after: [{ gets: 3, patch: { status: SUCCEEDED } }] };
-        writeKubeObjects(host, { jobs: [simJob(JOB, NS, JOB_COMPLETE, 3)], pods: [pod] });
-        writePodLog(host, NS, POD, H200_LOG);
-        const run = await host.runScript("verification-wait.sh", env());
+    function setup(t: { skip: (m?: string) => void }): ControlPlane | undefined {
+        const cp = shared.get(t);
+        if (cp) useRealKubectl(host, cp);
+        return cp;
+    }
+
+    /**
+     * A fresh namespace (as the program creates it) and the verification Job for SPEC in it, applied
+     * server-side; EDIT may change the manifest first (pod annotations, node selector). Its pods'
+     * log (served by kwok) is LOG, by default the recorded H200 output; null: none.
+     */
+    async function applyJob(cp: ControlPlane, spec: Partial<VerificationJobSpec>, edit?: (podSpec: Record<string, unknown>, podMeta: Record<string, unknown>) => void, log: string | null = H200_LOG): Promise<{ ns: string; job: string }> {
+        const ns = shared.unique("gpu-minikube-verification");
+        const manifest = buildVerificationJob({ image: IMAGE, gpus: 1, timeoutSeconds: 600, runId: ns, ...spec }, ns);
+        await cp.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: ns, labels: manifest.metadata.labels } });
+        if (log !== null) await cp.setPodLogs(ns, { namespaces: [ns] }, log);
+        const template = manifest.spec.template as unknown as { metadata: Record<string, unknown>; spec: Record<string, unknown> };
+        // kwok finishes a pod's deletion at a random moment up to the end of its grace period (30 s by
+        // default); a kubelet stops this one-shot container at once. 1 s frees the GPU for the next test.
+        template.spec.terminationGracePeriodSeconds = 1;
+        edit?.(template.spec, template.metadata);
+        await cp.apply(manifest);
+        return { ns, job: manifest.metadata.name };
+    }
+
+    /** A failed verification is a recorded result: exit 0, succeeded:false, the failure, the Job deleted (and so its pod). */
+    async function assertGaveUp(cp: ControlPlane, run: ScriptRun, ns: string, job: string, failure: RegExp, podGone = true): Promise<Record<string, unknown>> {
         assert.equal(run.code, 0, run.stderr);
         const s = summaryOf(run);
+        assert.equal(s.succeeded, false, run.stderr);
+        assert.match(String(s.failure), failure);
+        assert.match(run.stderr, /\[verification\] verification failed: /);
+        assert.equal(s.jobDeleted, true, run.stderr);
+        assert.deepEqual(host.calls("kubectl", "delete").map((e) => e.args.slice(e.args.indexOf("-n"))),
+            [["-n", ns, "delete", "job", job, "--ignore-not-found", "--wait=false", "--cascade=background"]]);
+        const left = await cp.kubectl(["-n", ns, "get", "job", job]);
+        assert.match(left.stderr, /NotFound/, "the Job is gone");
+        // The garbage collector removes its pod right after (background deletion), which frees the GPU.
+        if (podGone) await cp.kubectlOk(["-n", ns, "wait", "--for=delete", "pod", "-l", `job-name=${job}`, "--timeout=60s"], { timeoutMs: 70_000 });
         assert.match(String(s.verifiedAt), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
-        assert.deepEqual({ ...s, log: undefined, verifiedAt: undefined }, {
-            stage: "verification", jobName: JOB, succeeded: true, pod: POD, node: "minikube", log: undefined,
-            failure: null, jobDeleted: false, verifiedAt: undefined,
-            // The container's own run (workloads report it as durationSeconds).
-            startedAt: "2026-11-29T11:41:02Z", finishedAt: "2026-11-29T11:41:03Z",
-        });
-        assert.deepEqual(host.calls("kubectl", "delete"), [], "a Job that passed is kept (its log stays readable)");
-        assert.equal(s.log, H200_LOG, "the whole log, byte for byte");
-        assert.match(String(s.log), /GPU-6121f79f-64c1-4fce-d205-887843b4899e, 580\.159\.04, 143771 MiB/);
-        assert.equal((run.stderr.match(/\[verification\] poll \d+ \(\d+s of 10s\): job gpu-verify-3f2b9c1d0e: running; pod .*: Pending \(ContainerCreating\) on minikube/g) ?? []).length, 2);
-        assert.ok(host.calls("kubectl").every((e) => e.args[0] === "--kubeconfig"));
-        assert.deepEqual(host.calls("kubectl", "logs").map((e) => e.args.slice(-3)), [[NS, "logs", POD]]);
-    });
+        return s;
+    }
 
-    it("the captured log feeds the gpuVerification verdict: passed, driver mismatch, unknown UUID", async () => {
-        const pod = simJobPod(JOB, NS, POD, SUCCEEDED, { node: "minikube" });
-        writeKubeObjects(host, { jobs: [simJob(JOB, NS, JOB_COMPLETE, 1)], pods: [pod] });
-        writePodLog(host, NS, POD, H200_LOG);
-        const run = await host.runScript("verification-wait.sh", env());
+    it("waits for the Job to complete on the GPU node, captures its pod's whole log (the H200 output), and the log passes the verdict", async (t) => {
+        const cp = setup(t);
+        if (!cp) return;
+        const { ns, job } = await applyJob(cp, {});
+        const run = await host.runScript("verification-wait.sh", env(cp.kubeconfig, ns, job), 150_000);
         assert.equal(run.code, 0, run.stderr);
         const s = summaryOf(run);
+        assert.equal(s.succeeded, true, run.stderr);
+        assert.equal(s.jobName, job);
+        assert.equal(s.node, NODE, "scheduled by the real scheduler onto the GPU node");
+        assert.match(String(s.pod), new RegExp(`^${esc(job)}-[a-z0-9]{5}$`));
+        assert.equal(s.failure, null);
+        assert.equal(s.jobDeleted, false, "a Job that passed is kept (its log stays readable)");
+        assert.equal(s.log, H200_LOG, "the whole log, byte for byte");
+        // The container's own run, as the kubelet (kwok) recorded it.
+        assert.match(String(s.startedAt), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+        assert.match(String(s.finishedAt), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+        assert.ok(String(s.startedAt) <= String(s.finishedAt));
+        assert.deepEqual(host.calls("kubectl", "delete"), []);
+        assert.ok(host.calls("kubectl").every((e) => e.args[0] === "--kubeconfig"));
+        assert.deepEqual(host.calls("kubectl", "logs").map((e) => e.args.slice(-3)), [[ns, "logs", String(s.pod)]]);
+
         const verdict = (hostDriverVersion: string, hostGpuUuids: string[]) => evaluateVerification({
-            jobSucceeded: s.succeeded === true, log: String(s.log), node: String(s.node), image: IMAGE, minGpus: 1,
-            hostDriverVersion, hostGpuUuids,
+            jobSucceeded: s.succeeded === true, log: String(s.log), node: String(s.node), image: IMAGE, minGpus: 1, hostDriverVersion, hostGpuUuids,
         });
-        const h200 = "GPU-6121f79f-64c1-4fce-d205-887843b4899e";
-        const ok = verdict("580.159.04", [h200]);
+        const ok = verdict("580.159.04", [H200_UUID]);
         assert.equal(ok.passed, true, ok.reasons.join("; "));
-        assert.equal(ok.node, "minikube");
-        const mismatch = verdict("570.86.15", [h200]);
-        assert.equal(mismatch.passed, false);
-        assert.deepEqual(mismatch.reasons, ["driver version in the pod (580.159.04) differs from the host's (570.86.15)"]);
-        const stranger = verdict("580.159.04", ["GPU-aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"]);
-        assert.equal(stranger.passed, false);
-        assert.deepEqual(stranger.reasons, [`GPU 0 in the pod (${h200}) is not one of the host's GPUs`]);
+        assert.equal(ok.node, NODE);
+        assert.deepEqual(verdict("570.86.15", [H200_UUID]).reasons, ["driver version in the pod (580.159.04) differs from the host's (570.86.15)"]);
+        assert.deepEqual(verdict("580.159.04", ["GPU-aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"]).reasons, [`GPU 0 in the pod (${H200_UUID}) is not one of the host's GPUs`]);
     });
 
-    it("ImagePullBackOff: fails fast (after the grace period, long before the deadline) with the reason, message, events and fix", async () => {
-        const pull = {
-            phase: "Pending",
-            conditions: [{ type: "PodScheduled", status: "True" }],
-            containerStatuses: [{ name: "nvidia-smi", ready: false, restartCount: 0, image: "nvidia/cuda:12.5.0-base-ubuntu2204",
-                state: { waiting: { reason: "ImagePullBackOff", message: "Back-off pulling image \"nvidia/cuda:12.5.0-base-ubuntu2204\": ErrImagePull: Error response from daemon: manifest for nvidia/cuda:12.5.0-base-ubuntu2204 not found: manifest unknown: manifest unknown" } } }],
-        };
-        writeKubeObjects(host, {
-            jobs: [simJob(JOB, NS)],
-            pods: [simJobPod(JOB, NS, POD, pull, { node: "minikube", image: "nvidia/cuda:12.5.0-base-ubuntu2204" })],
-            events: [
-                simEvent(NS, "Pod", POD, "Normal", "Scheduled", `Successfully assigned ${NS}/${POD} to minikube`),
-                simEvent(NS, "Pod", POD, "Warning", "Failed", "Failed to pull image \"nvidia/cuda:12.5.0-base-ubuntu2204\": Error response from daemon: manifest for nvidia/cuda:12.5.0-base-ubuntu2204 not found: manifest unknown"),
-                simEvent(NS, "Job", JOB, "Normal", "SuccessfulCreate", `Created pod: ${POD}`),
-            ],
-        });
-        const run = await host.runScript("verification-wait.sh", env({ GM_TIMEOUT_SECONDS: "60" }), 20_000);
-        assert.ok(run.durationMs < 15_000, `took ${run.durationMs} ms; the deadline was 60 s`);
-        assertGaveUp(host, run, /^the verification pod gpu-verify-3f2b9c1d0e-7xk2p is stuck: ImagePullBackOff for \ds \(found: ImagePullBackOff: Back-off pulling image/);
-        assert.match(run.stderr, /verification failed: the verification pod gpu-verify-3f2b9c1d0e-7xk2p is stuck: ImagePullBackOff for \ds \(found: ImagePullBackOff: Back-off pulling image/);
-        assert.match(run.stderr, /events of pod gpu-verify-3f2b9c1d0e-7xk2p:\n(.*\n)*.*Warning +Failed +pod\/gpu-verify-3f2b9c1d0e-7xk2p +Failed to pull image/);
-        assert.match(run.stderr, /events of Job gpu-verify-3f2b9c1d0e:\n(.*\n)*.*SuccessfulCreate/);
-        assert.match(run.stderr, /Fix: the node cannot pull 'nvidia\/cuda:12\.5\.0-base-ubuntu2204': check the image name \(gpu-minikube:verification\.image\)/);
+    it("more GPUs than any node has: the real scheduler's 'Insufficient nvidia.com/gpu' reaches the user after the 15 s stuck time", async (t) => {
+        const cp = setup(t);
+        if (!cp) return;
+        const { ns, job } = await applyJob(cp, { gpus: 2 });
+        // GM_STUCK_SECONDS unset: the script's default (15 s), as the program runs it.
+        const e = env(cp.kubeconfig, ns, job);
+        delete e.GM_STUCK_SECONDS;
+        const run = await host.runScript("verification-wait.sh", e, 90_000);
+        // It gives up once the pod was Unschedulable for 15 s (the script's own count, from the first
+        // poll that saw it, so at most a poll later), long before the 120 s deadline; the diagnostics
+        // and the delete after it take a few kubectl calls, whose speed depends on the machine.
+        assert.ok(run.durationMs < 60_000, `took ${run.durationMs} ms; the deadline was 120 s`);
+        const s = await assertGaveUp(cp, run, ns, job, /stuck: Unschedulable for (1[5-9]|2\d)s \(found: Unschedulable: 0\/1 nodes are available: 1 Insufficient nvidia\.com\/gpu\./);
+        assert.match(String(s.failure), /Fix: no node has enough free nvidia\.com\/gpu: .*gpu-minikube:verification\.gpus/);
+        assert.match(run.stderr, new RegExp(`Warning +FailedScheduling +pod/${esc(job)}-\\w+ +0/1 nodes are available: 1 Insufficient nvidia\\.com/gpu`));
+        assert.match(run.stderr, new RegExp(`pod ${esc(job)}-\\w+: phase Pending, node none, reason none`), "the pod was never scheduled");
+        // Real kubectl: `logs` of a pod that has no node prints nothing and exits 0.
+        assert.match(run.stderr, /last log lines of pod .*:\n {2}\| \(none\)/);
     });
 
-    it("Unschedulable (Insufficient nvidia.com/gpu): fails fast with the scheduler's message and the GPU fix", async () => {
-        const unschedulable = {
-            phase: "Pending",
-            conditions: [{ type: "PodScheduled", status: "False", reason: "Unschedulable",
-                message: "0/1 nodes are available: 1 Insufficient nvidia.com/gpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod." }],
-        };
-        writeKubeObjects(host, {
-            jobs: [simJob(JOB, NS)],
-            pods: [simJobPod(JOB, NS, POD, unschedulable)],
-            events: [simEvent(NS, "Pod", POD, "Warning", "FailedScheduling", "0/1 nodes are available: 1 Insufficient nvidia.com/gpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.")],
-        });
-        const run = await host.runScript("verification-wait.sh", env({ GM_TIMEOUT_SECONDS: "60" }), 20_000);
-        assert.ok(run.durationMs < 15_000, `took ${run.durationMs} ms; the deadline was 60 s`);
-        assertGaveUp(host, run, /stuck: Unschedulable for \ds \(found: Unschedulable: 0\/1 nodes are available: 1 Insufficient nvidia\.com\/gpu\./);
-        assert.match(run.stderr, /stuck: Unschedulable for \ds \(found: Unschedulable: 0\/1 nodes are available: 1 Insufficient nvidia\.com\/gpu\./);
-        assert.match(run.stderr, /Warning +FailedScheduling +pod\/gpu-verify-3f2b9c1d0e-7xk2p +0\/1 nodes are available/);
-        assert.match(run.stderr, /Fix: no node has enough free nvidia\.com\/gpu: .*gpu-minikube:verification\.gpus/);
-        assert.match(run.stderr, /pod gpu-verify-3f2b9c1d0e-7xk2p: phase Pending, node none, reason none/, "the pod was never scheduled");
+    it("an image the node cannot pull: ErrImagePull/ImagePullBackOff, given up after the stuck time with the kubelet's message, events and the fix", async (t) => {
+        const cp = setup(t);
+        if (!cp) return;
+        // kwok would serve a log even for a container that never started; the kubelet has none.
+        const { ns, job } = await applyJob(cp, { image: TYPO_IMAGE }, undefined, null);
+        const run = await host.runScript("verification-wait.sh", env(cp.kubeconfig, ns, job), 90_000);
+        const s = await assertGaveUp(cp, run, ns, job, new RegExp(`^the verification pod ${esc(job)}-\\w+ is stuck: (ErrImagePull|ImagePullBackOff) for \\ds \\(found: (ErrImagePull|ImagePullBackOff): (Back-off pulling image "${esc(TYPO_IMAGE)}": ErrImagePull: )?Error response from daemon: manifest for ${esc(TYPO_IMAGE)} not found`));
+        assert.match(String(s.failure), /Fix: the node cannot pull 'nvidia\/cuda:12\.5\.0-base-ubuntu2204': check the image name \(gpu-minikube:verification\.image\)/);
+        assert.match(run.stderr, new RegExp(`Warning +Failed +pod/${esc(job)}-\\w+ +Failed to pull image "${esc(TYPO_IMAGE)}"`));
+        assert.match(run.stderr, new RegExp(`events of Job ${esc(job)}:\\n(.*\\n)*.*SuccessfulCreate`));
+        // kubectl's BadRequest for a pod without a log is shown as the reason, never taken for the log.
+        assert.match(run.stderr, /last log lines of pod .*:\n {2}\| \(no log: Error from server \(BadRequest\): /);
+        assert.equal(s.log, "");
     });
 
-    it("a Job that failed (nvidia-smi exit 9): fails at once with the Job's reason, exit code and the pod's log", async () => {
-        const failed = {
-            phase: "Failed",
-            conditions: [{ type: "PodScheduled", status: "True" }],
-            containerStatuses: [{ name: "nvidia-smi", ready: false, restartCount: 0, image: IMAGE, state: { terminated: { reason: "Error", exitCode: 9 } } }],
-        };
-        writeKubeObjects(host, {
-            jobs: [simJob(JOB, NS, [{ type: "Failed", status: "True", reason: "BackoffLimitExceeded", message: "Job has reached the specified backoff limit" }])],
-            pods: [simJobPod(JOB, NS, POD, failed, { node: "minikube" })],
-        });
-        writePodLog(host, NS, POD, "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure that the latest NVIDIA driver is installed and running.\n");
-        const run = await host.runScript("verification-wait.sh", env());
-        const s = assertGaveUp(host, run, /^verification Job gpu-minikube-verification\/gpu-verify-3f2b9c1d0e failed \(found: BackoffLimitExceeded/);
+    it("a container that exits 9: the Job controller fails the Job; the failure has its reason, the exit code and the pod's log", async (t) => {
+        const cp = setup(t);
+        if (!cp) return;
+        const { ns, job } = await applyJob(cp, { image: FAILING_IMAGE }, undefined, NO_DRIVER_LOG);
+        const run = await host.runScript("verification-wait.sh", env(cp.kubeconfig, ns, job), 150_000);
+        const s = await assertGaveUp(cp, run, ns, job, new RegExp(`^verification Job ${esc(ns)}/${esc(job)} failed \\(found: BackoffLimitExceeded: Job has reached the specified backoff limit; pod ${esc(job)}-\\w+: Error \\(exit 9\\)\\)`));
         assert.match(String(s.log), /NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver/, "the log tail travels with the result");
-        assert.match(run.stderr, /verification failed: verification Job gpu-minikube-verification\/gpu-verify-3f2b9c1d0e failed \(found: BackoffLimitExceeded: Job has reached the specified backoff limit; pod gpu-verify-3f2b9c1d0e-7xk2p: Error \(exit 9\)\)/);
         assert.match(run.stderr, /\| NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver/);
-        assert.match(run.stderr, /Fix: the verification command failed inside the pod \(exit 9\)/);
+        assert.match(String(s.failure), /Fix: the verification command failed inside the pod \(exit 9\)/);
     });
 
-    it("deadline: fails within it, with the pod's state", async () => {
-        writeKubeObjects(host, { jobs: [simJob(JOB, NS)], pods: [simJobPod(JOB, NS, POD, PENDING, { node: "minikube" })] });
-        const run = await host.runScript("verification-wait.sh", env({ GM_TIMEOUT_SECONDS: "2" }), 20_000);
-        assert.ok(run.durationMs < 2_000 + 4_000, `took ${run.durationMs} ms for a 2 s deadline`);
-        assertGaveUp(host, run, /did not complete within 2s/);
-        assert.match(run.stderr, /verification failed: verification Job gpu-minikube-verification\/gpu-verify-3f2b9c1d0e did not complete within 2s \(found: job gpu-verify-3f2b9c1d0e: running; pod gpu-verify-3f2b9c1d0e-7xk2p: Pending \(ContainerCreating\) on minikube\)/);
+    it("the deadline: gives up with the pod's state, and deletes the Job", async (t) => {
+        const cp = setup(t);
+        if (!cp) return;
+        // No log served: kwok would serve one even for a container that never started; a kubelet has none.
+        const { ns, job } = await applyJob(cp, {}, (_spec, meta) => { meta.annotations = SLOW_START; }, null);
+        // Let the pod reach ContainerCreating first, so the last poll sees it there.
+        await cp.kubectlOk(["-n", ns, "wait", "--for=jsonpath={.status.containerStatuses[0].state.waiting.reason}=ContainerCreating", "pod", "-l", `job-name=${job}`, "--timeout=60s"], { timeoutMs: 70_000 });
+        const run = await host.runScript("verification-wait.sh", env(cp.kubeconfig, ns, job, { GM_TIMEOUT_SECONDS: "8" }), 60_000);
+        const s = await assertGaveUp(cp, run, ns, job, new RegExp(`^verification Job ${esc(ns)}/${esc(job)} did not complete within 8s \\(found: job ${esc(job)}: running; pod ${esc(job)}-\\w+: Pending \\(ContainerCreating\\) on ${NODE}\\)`));
+        assert.match(run.stderr, new RegExp(`node ${NODE}: Ready=True`));
+        assert.equal(s.log, "");
     });
 
-    it("a pod list that fails (slow API server) is never taken for 'the Job has no pod'", async () => {
-        writeKubeObjects(host, { jobs: [simJob(JOB, NS, JOB_COMPLETE, 1)], pods: [simJobPod(JOB, NS, POD, SUCCEEDED, { node: "minikube" })] });
+    it("an API server that accepts but never answers: the polls, the diagnostics and the delete all end by the deadline + 5 s", async (t) => {
+        const cp = setup(t);
+        if (!cp) return;
+        const hole = await blackHoleServer();
+        try {
+            const run = await host.runScript("verification-wait.sh", env(kubeconfigFor(cp, `https://127.0.0.1:${hole.port}`), "gpu-minikube-verification", "gpu-verify-0000000000", { GM_TIMEOUT_SECONDS: "6" }), 60_000);
+            // Before (main at 896e6ff): each call past the deadline still got 1 s, and the delete 5 s more: 19.4 s measured.
+            assert.ok(run.durationMs < 6_000 + 5_000 + 3_000, `took ${run.durationMs} ms for a 6 s deadline`);
+            assert.equal(run.code, 0, run.stderr);
+            const s = summaryOf(run);
+            assert.equal(s.succeeded, false);
+            assert.equal(s.jobDeleted, false, "nothing could be deleted");
+            assert.match(String(s.failure), /did not complete within 6s \(found: the API server did not answer for the Job/);
+        } finally {
+            await hole.close();
+        }
+    });
+
+    it("a pod list that fails (slow API server) is never taken for 'the Job has no pod'", async (t) => {
+        const cp = setup(t);
+        if (!cp) return;
+        const { ns, job } = await applyJob(cp, {});
+        await cp.kubectlOk(["-n", ns, "wait", "--for=condition=Complete", `job/${job}`, "--timeout=90s"], { timeoutMs: 100_000 });
         host.fault("kubectl", { match: "get pods -l", exitCode: 1, stderr: "Unable to connect to the server: net/http: TLS handshake timeout" });
-        const run = await host.runScript("verification-wait.sh", env({ GM_TIMEOUT_SECONDS: "3" }), 40_000);
+        const run = await host.runScript("verification-wait.sh", env(cp.kubeconfig, ns, job, { GM_TIMEOUT_SECONDS: "5" }), 60_000);
         const s = summaryOf(run);
         assert.equal(s.succeeded, false);
         assert.doesNotMatch(String(s.failure), /none of its pods is left/, "before: a Complete Job with a failed pod list was reported podless");
-        assert.match(String(s.failure), /did not complete within 3s/);
+        assert.match(String(s.failure), /did not complete within 5s/);
     });
 
-    it("a Job that does not exist: fails after the grace period, saying so", async () => {
-        writeKubeObjects(host, {});
-        const run = await host.runScript("verification-wait.sh", env({ GM_TIMEOUT_SECONDS: "60" }), 20_000);
+    it("a Job that does not exist: gives up after the stuck time with the API server's NotFound", async (t) => {
+        const cp = setup(t);
+        if (!cp) return;
+        const run = await host.runScript("verification-wait.sh", env(cp.kubeconfig, "default", "gpu-verify-0000000000"), 60_000);
         assert.equal(run.code, 0, run.stderr);
-        assert.ok(run.durationMs < 15_000, `took ${run.durationMs} ms; the deadline was 60 s`);
+        assert.ok(run.durationMs < 60_000, `took ${run.durationMs} ms; the deadline was 120 s`);
         const s = summaryOf(run);
         assert.equal(s.succeeded, false);
-        assert.match(String(s.failure), /^Job gpu-minikube-verification\/gpu-verify-3f2b9c1d0e does not exist \(found: Error from server \(NotFound\): jobs\.batch "gpu-verify-3f2b9c1d0e" not found\)\. Fix: .*pulumi up --refresh/);
+        assert.match(String(s.failure), /^Job default\/gpu-verify-0000000000 does not exist \(found: Error from server \(NotFound\): jobs\.batch "gpu-verify-0000000000" not found\)\. Fix: .*pulumi up --refresh/);
     });
 
-    it("a dead node agent (scheduled, no container status): gives up after the grace period with the node's Ready condition", async () => {
-        // What a pod bound to a node whose kubelet is gone looks like: PodScheduled=True, nodeName
-        // set, phase Pending and no containerStatuses at all (only the kubelet writes those).
-        const orphan = { phase: "Pending", conditions: [{ type: "PodScheduled", status: "True" }] };
-        const node = simNode("minikube", { gpus: 1 }) as { status: Record<string, unknown> };
-        node.status.conditions = [{ type: "Ready", status: "Unknown", reason: "NodeStatusUnknown",
-            message: "Kubelet stopped posting node status.", lastHeartbeatTime: "2026-11-30T00:41:02Z" }];
-        writeKubeObjects(host, { jobs: [simJob(JOB, NS)], pods: [simJobPod(JOB, NS, POD, orphan, { node: "minikube" })], nodes: [node] });
-        const run = await host.runScript("verification-wait.sh", env({ GM_TIMEOUT_SECONDS: "60" }), 50_000);
-        // Well under the 60 s deadline, which the script used to wait out (20 s leaves room for a loaded machine).
-        assert.ok(run.durationMs < 20_000, `took ${run.durationMs} ms; the deadline was 60 s (before: it waited all of it)`);
-        const s = assertGaveUp(host, run, /stuck: NoContainerStatus for \ds \(found: NoContainerStatus: pod gpu-verify-3f2b9c1d0e-7xk2p was scheduled to node minikube but has no container status after \ds; node Ready=Unknown \(NodeStatusUnknown\): Kubelet stopped posting node status\., last heartbeat 2026-11-30T00:41:02Z\)/);
-        assert.match(String(s.failure), /Fix: the node agent \(kubelet\) on node minikube does not run the pod .*the next 'pulumi up' starts a fresh verification Job/);
-        assert.doesNotMatch(String(s.failure), /image/i, "no advice about image pulls");
-        assert.match(run.stderr, /node minikube: Ready=Unknown \(NodeStatusUnknown\)/);
+    it("a dead node agent (pod bound, no container status): gives up after the stuck time with the node's Ready condition", async (t) => {
+        const cp = setup(t);
+        if (!cp) return;
+        // A node kwok does not manage (no kubelet answers for it), whose Ready condition went Unknown.
+        const dead = shared.unique("dead-node");
+        await cp.apply({
+            apiVersion: "v1", kind: "Node", metadata: { name: dead, labels: { "kubernetes.io/hostname": dead } },
+            status: {
+                capacity: { cpu: "4", memory: "8Gi", pods: "110", "nvidia.com/gpu": "1" },
+                allocatable: { cpu: "4", memory: "8Gi", pods: "110", "nvidia.com/gpu": "1" },
+                conditions: [{ type: "Ready", status: "Unknown", reason: "NodeStatusUnknown", message: "Kubelet stopped posting node status.",
+                    lastHeartbeatTime: "2026-11-30T00:41:02Z", lastTransitionTime: "2026-11-30T00:41:42Z" }],
+            },
+        });
+        try {
+            // Bound to it as the scheduler had done before the kubelet went away.
+            const { ns, job } = await applyJob(cp, {}, (spec) => { spec.nodeName = dead; });
+            const run = await host.runScript("verification-wait.sh", env(cp.kubeconfig, ns, job), 90_000);
+            assert.ok(run.durationMs < 60_000, `took ${run.durationMs} ms; the deadline was 120 s (before: it waited all of it)`);
+            const s = await assertGaveUp(cp, run, ns, job, new RegExp(`stuck: NoContainerStatus for \\ds \\(found: NoContainerStatus: pod ${esc(job)}-\\w+ was scheduled to node ${esc(dead)} but has no container status after \\ds; node Ready=Unknown \\(NodeStatusUnknown\\): Kubelet stopped posting node status\\., last heartbeat 2026-11-30T00:41:02Z\\)`),
+            // No kubelet finishes the deletion of a pod on a dead node (the pod GC does, later).
+            false);
+            assert.match(String(s.failure), new RegExp(`Fix: the node agent \\(kubelet\\) on node ${esc(dead)} does not run the pod .*the next 'pulumi up' starts a fresh verification Job`));
+            assert.doesNotMatch(String(s.failure), /image/i, "no advice about image pulls");
+        } finally {
+            await cp.kubectl(["delete", "node", dead, "--wait=false"]);
+        }
     });
 
-    it("Insufficient nvidia.com/gpu held by our own earlier pod: says the holder is ours", async () => {
-        const unschedulable = {
-            phase: "Pending",
-            conditions: [{ type: "PodScheduled", status: "False", reason: "Unschedulable", message: "0/1 nodes are available: 1 Insufficient nvidia.com/gpu." }],
-        };
-        const oldNs = "gpu-minikube-verification-0a1b2c3d";
-        const oldPod = simJobPod("gpu-verify-0000000000", oldNs, "gpu-verify-0000000000-abcde",
-            { phase: "Pending", conditions: [{ type: "PodScheduled", status: "True" }], containerStatuses: [{ name: "nvidia-smi", state: { waiting: { reason: "ImagePullBackOff" } } }] },
-            { node: "minikube" }) as { metadata: { labels: Record<string, string> }; spec: { containers: Array<Record<string, unknown>> } };
-        oldPod.metadata.labels["app.kubernetes.io/managed-by"] = "gpu-minikube";
-        oldPod.spec.containers[0].resources = { limits: { "nvidia.com/gpu": "1" } };
-        const theirs = simJobPod("train", "team-a", "train-xyz", { phase: "Running" }, { node: "minikube" }) as typeof oldPod;
-        theirs.spec.containers[0].resources = { limits: { "nvidia.com/gpu": "1" } };
-        writeKubeObjects(host, { jobs: [simJob(JOB, NS)], pods: [simJobPod(JOB, NS, POD, unschedulable), oldPod, theirs] });
-        const run = await host.runScript("verification-wait.sh", env({ GM_TIMEOUT_SECONDS: "60" }), 20_000);
-        const s = assertGaveUp(host, run, /Insufficient nvidia\.com\/gpu/);
-        assert.match(String(s.failure), /Fix: the GPU is held by our own pod\(s\) gpu-minikube-verification-0a1b2c3d\/gpu-verify-0000000000-abcde \(made by this program/);
-        assert.match(run.stderr, /pods holding nvidia\.com\/gpu:\n {2}\| gpu-minikube-verification-0a1b2c3d\/gpu-verify-0000000000-abcde on minikube: nvidia\.com\/gpu 1 \(ours\)\n {2}\| team-a\/train-xyz on minikube: nvidia\.com\/gpu 1 \(not ours\)/);
+    it("Insufficient nvidia.com/gpu while our own earlier pod holds the GPU: says the holder is ours", async (t) => {
+        const cp = setup(t);
+        if (!cp) return;
+        const busy = shared.unique("busy-gpu-node");
+        await cp.addGpuNode(busy, { gpus: 2, labels: { "gm-test/pool": busy } });
+        const holders = shared.unique("holders");
+        await cp.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: holders } });
+        const holder = (name: string, labels: Record<string, string>) => ({
+            apiVersion: "v1", kind: "Pod", metadata: { name, namespace: holders, labels },
+            spec: { nodeName: busy, containers: [{ name: "c", image: IMAGE, resources: { limits: { "nvidia.com/gpu": "1" } } }] },
+        });
+        await cp.apply(holder("old-verification", { "app.kubernetes.io/managed-by": "gpu-minikube" }), holder("train-xyz", { app: "train" }));
+        try {
+            const { ns, job } = await applyJob(cp, {}, (spec) => { spec.nodeSelector = { "gm-test/pool": busy }; });
+            const run = await host.runScript("verification-wait.sh", env(cp.kubeconfig, ns, job), 90_000);
+            const s = await assertGaveUp(cp, run, ns, job, /Insufficient nvidia\.com\/gpu/);
+            assert.match(String(s.failure), new RegExp(`Fix: the GPU is held by our own pod\\(s\\) (\\S+,)*${esc(holders)}/old-verification(,\\S+)* \\(made by this program`), run.stderr);
+            assert.match(run.stderr, new RegExp(`pods holding nvidia\\.com/gpu:\\n(  \\| .*\\n)*  \\| ${esc(holders)}/old-verification on ${esc(busy)}: nvidia\\.com/gpu 1 \\(ours\\)\\n  \\| ${esc(holders)}/train-xyz on ${esc(busy)}: nvidia\\.com/gpu 1 \\(not ours\\)`));
+        } finally {
+            await cp.kubectl(["delete", "namespace", holders, "--wait=false"]);
+        }
     });
 
-    it("notes each failed attempt for the profile, so the next up starts a fresh Job", async () => {
-        writeKubeObjects(host, { jobs: [simJob(JOB, NS, [{ type: "Failed", status: "True", reason: "DeadlineExceeded", message: "Job was active longer than specified deadline" }])] });
+    it("the Job's activeDeadlineSeconds: DeadlineExceeded, and each failed attempt is noted for the profile", async (t) => {
+        const cp = setup(t);
+        if (!cp) return;
+        const { ns, job } = await applyJob(cp, { timeoutSeconds: 3 }, (_spec, meta) => { meta.annotations = SLOW_START; });
         const stateDir = path.join(host.home, "gm-state");
-        const run = await host.runScript("verification-wait.sh", env({ GM_PROFILE: "lab", GM_STATE_DIR: stateDir }));
-        const s = assertGaveUp(host, run, /DeadlineExceeded: Job was active longer than specified deadline/);
+        const run = await host.runScript("verification-wait.sh", env(cp.kubeconfig, ns, job, { GM_PROFILE: "lab", GM_STATE_DIR: stateDir, GM_STUCK_SECONDS: "60" }), 90_000);
+        const s = await assertGaveUp(cp, run, ns, job, /DeadlineExceeded: Job was active longer than specified deadline/);
         assert.match(String(s.failure), /the next 'pulumi up' starts a fresh Job/);
-        assert.equal(fs.readFileSync(path.join(stateDir, "profiles", "lab", "verification-failed-attempts"), "utf8"), `${NS}/${JOB}\n`);
+        assert.equal(fs.readFileSync(path.join(stateDir, "profiles", "lab", "verification-failed-attempts"), "utf8"), `${ns}/${job}\n`);
     });
 
-    it("a Job replaced outside Pulumi (another uid) is not taken for ours", async () => {
-        const job = simJob(JOB, NS, JOB_COMPLETE, 1) as { metadata: Record<string, unknown> };
-        job.metadata.uid = "11111111-2222-3333-4444-555555555555";
-        writeKubeObjects(host, { jobs: [job], pods: [simJobPod(JOB, NS, POD, SUCCEEDED, { node: "minikube" })] });
-        writePodLog(host, NS, POD, H200_LOG);
-        const run = await host.runScript("verification-wait.sh", env({ GM_JOB_UID: "aaaaaaaa-2222-3333-4444-555555555555" }));
-        assertGaveUp(host, run, /is not the one Pulumi created \(found: uid 11111111-2222-3333-4444-555555555555, Pulumi created aaaaaaaa-.*pulumi up --refresh/);
-        const same = await (async () => {
-            writeKubeObjects(host, { jobs: [job], pods: [simJobPod(JOB, NS, POD, SUCCEEDED, { node: "minikube" })] });
-            return host.runScript("verification-wait.sh", env({ GM_JOB_UID: "11111111-2222-3333-4444-555555555555" }));
-        })();
+    it("a Job replaced outside Pulumi (another uid) is not taken for ours; with its own uid it passes", async (t) => {
+        const cp = setup(t);
+        if (!cp) return;
+        const { ns, job } = await applyJob(cp, {});
+        const uid = (await cp.kubectlOk(["-n", ns, "get", "job", job, "-o", "jsonpath={.metadata.uid}"])).trim();
+        const same = await host.runScript("verification-wait.sh", env(cp.kubeconfig, ns, job, { GM_JOB_UID: uid }), 150_000);
         assert.equal(summaryOf(same).succeeded, true, same.stderr);
+        host.resetJournal();
+        const other = "aaaaaaaa-2222-3333-4444-555555555555";
+        const run = await host.runScript("verification-wait.sh", env(cp.kubeconfig, ns, job, { GM_JOB_UID: other }), 60_000);
+        await assertGaveUp(cp, run, ns, job, new RegExp(`is not the one Pulumi created \\(found: uid ${uid}, Pulumi created ${other}.*pulumi up --refresh`));
     });
 
-    it("an unreachable API server: quotes kubectl's own message, not the klog lines before it", async () => {
-        writeKubeObjects(host, { jobs: [simJob(JOB, NS)] });
-        fs.writeFileSync(path.join(host.state, "kube", "unreachable"), "");
-        const run = await host.runScript("verification-wait.sh", env({ GM_TIMEOUT_SECONDS: "6" }), 40_000);
+    it("an unreachable API server: quotes kubectl's own message, not the klog lines before it", async (t) => {
+        const cp = setup(t);
+        if (!cp) return;
+        const run = await host.runScript("verification-wait.sh", env(kubeconfigFor(cp, "https://127.0.0.1:1"), "gpu-minikube-verification", "gpu-verify-0000000000", { GM_TIMEOUT_SECONDS: "6" }), 60_000);
         assert.equal(run.code, 0, run.stderr);
         const s = summaryOf(run);
         assert.equal(s.succeeded, false);
         assert.equal(s.jobDeleted, false, "nothing could be deleted");
-        assert.match(String(s.failure), /\(found: the API server did not answer for the Job \(The connection to the server 192\.168\.49\.2:8443 was refused - did you specify the right host or port\?\)/);
-        assert.doesNotMatch(String(s.failure), /memcache\.go|E1130/);
-        assert.doesNotMatch(run.stderr, /poll \d+ .*E1130/);
+        assert.match(String(s.failure), /\(found: the API server did not answer for the Job \(The connection to the server 127\.0\.0\.1:1 was refused - did you specify the right host or port\?\)/);
+        assert.doesNotMatch(String(s.failure), /memcache\.go|E\d{4} /);
+        assert.doesNotMatch(run.stderr, /poll \d+ .*memcache\.go/);
+    });
+
+    it("destroy: deleting the Job (foreground, as the Pulumi provider does) and then its namespace both finish", async (t) => {
+        const cp = setup(t);
+        if (!cp) return;
+        const { ns, job } = await applyJob(cp, {});
+        await cp.kubectlOk(["-n", ns, "wait", "--for=condition=Complete", `job/${job}`, "--timeout=90s"], { timeoutMs: 100_000 });
+        await cp.kubectlOk(["-n", ns, "delete", "job", job, "--cascade=foreground", "--wait", "--timeout=60s"], { timeoutMs: 70_000 });
+        assert.equal((await cp.kubectl(["-n", ns, "get", "pods", "-l", `job-name=${job}`, "-o", "name"])).stdout, "", "the Job's pod went with it");
+        await cp.kubectlOk(["delete", "namespace", ns, "--wait", "--timeout=60s"], { timeoutMs: 70_000 });
+        const gone = await cp.kubectl(["get", "namespace", ns]);
+        assert.equal(gone.code, 1);
+        assert.match(gone.stderr, /NotFound/);
     });
 
     describe("rejects hostile or malformed inputs before any command runs", () => {
@@ -291,7 +341,8 @@ describe("verification-wait.sh", () => {
         ];
         for (const [key, value] of bad) {
             it(`${key}=${JSON.stringify(value.length > 20 ? `${value.slice(0, 8)}…` : value)}`, async () => {
-                const run = await host.runScript("verification-wait.sh", env({ [key]: value }));
+                host.writeStandin("kubectl", "exit 0");
+                const run = await host.runScript("verification-wait.sh", env("apiVersion: v1\nkind: Config\n", "gpu-minikube-verification", "gpu-verify-3f2b9c1d0e", { [key]: value }));
                 assert.equal(run.code, 1);
                 assert.match(run.stderr, new RegExp(`\\[verification\\] ERROR: input ${key} `));
                 assert.deepEqual(host.journal(), []);
@@ -299,6 +350,9 @@ describe("verification-wait.sh", () => {
         }
     });
 });
+
+const NS = "gpu-minikube-verification";
+const JOB = "gpu-verify-3f2b9c1d0e";
 
 describe("verification-gate.sh", () => {
     let host: SimHost;
