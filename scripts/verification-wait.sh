@@ -214,6 +214,7 @@ pods=""
 poll=0
 stuck_since=""
 stuck_reason=""
+stuck_class_seen=""
 missing_since=""
 outcome=""
 while true; do
@@ -296,7 +297,12 @@ while true; do
         current="NoContainerStatus"
     fi
     if [ -n "$current" ]; then
-        if [ -z "$stuck_since" ] || [ "$current" != "$stuck_reason" ]; then stuck_since=$now; fi
+        # The kubelet flips a pod that cannot pull between ErrImagePull and ImagePullBackOff on every
+        # retry (back-off 10 s, 20 s, …): one stuck state, or the count would restart on each flip.
+        stuck_class="$current"
+        case "$current" in ErrImagePull | ImagePullBackOff) stuck_class=ImagePull ;; esac
+        if [ -z "$stuck_since" ] || [ "$stuck_class" != "$stuck_class_seen" ]; then stuck_since=$now; fi
+        stuck_class_seen="$stuck_class"
         stuck_reason="$current"
         if [ $((now - stuck_since)) -ge "$stuck_s" ]; then
             # The diagnostics below get the tail's bounds (give_up's own); waiting on, the polls' again.
@@ -326,6 +332,7 @@ while true; do
     else
         stuck_since=""
         stuck_reason=""
+        stuck_class_seen=""
     fi
 
     log "poll ${poll} ($((now - start_s))s of ${timeout_s}s): ${status}"

@@ -161,6 +161,19 @@ describe("verification-wait.sh (real kubectl, real API server, scheduler and Job
         assert.equal(s.log, "");
     });
 
+    it("an image the node cannot pull, default stuck time: the kubelet's ErrImagePull/ImagePullBackOff flips do not restart the count", async (t) => {
+        const cp = setup(t);
+        if (!cp) return;
+        // The harness flips the pod as the kubelet does: ErrImagePull, ImagePullBackOff a second later,
+        // ErrImagePull again after the 10 s back-off, … — no single reason lasts the 15 s stuck time.
+        const { ns, job } = await applyJob(cp, { image: TYPO_IMAGE }, undefined, null);
+        const e = env(cp.kubeconfig, ns, job);
+        delete e.GM_STUCK_SECONDS;
+        const run = await host.runScript("verification-wait.sh", e, 150_000);
+        assert.ok(run.durationMs < 45_000, `took ${run.durationMs} ms; the deadline was 120 s and the stuck time 15 s`);
+        await assertGaveUp(cp, run, ns, job, new RegExp(`^the verification pod ${esc(job)}-\\w+ is stuck: (ErrImagePull|ImagePullBackOff) for (1[5-9]|2\\d)s `));
+    });
+
     it("a container that exits 9: the Job controller fails the Job; the failure has its reason, the exit code and the pod's log", async (t) => {
         const cp = setup(t);
         if (!cp) return;
