@@ -199,11 +199,11 @@ describe("device-plugin.sh (real kubectl, real API server, kwok nodes)", () => {
         pods.push(pod);
         await cp.setPodLogs("device-plugin", { namespaces: ["kube-system"], pods: [pod] }, NO_NVML_LOG);
         await addPluginPod(cp, pod, node);
-        const run = await host.runScript("device-plugin.sh", env(host, cp.kubeconfig, { GM_TIMEOUT_SECONDS: "6" }), 60_000);
+        const run = await host.runScript("device-plugin.sh", env(host, cp.kubeconfig, { GM_TIMEOUT_SECONDS: "10" }), 60_000);
         assert.equal(run.code, 1, run.stderr);
         assert.equal(run.stdout, "");
         const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
-        assert.match(run.stderr, new RegExp(`\\[device-plugin\\] ERROR: no node advertised nvidia\\.com/gpu within 6s \\(found: ${esc(node)} allocatable 0; plugin pod: ${esc(pod)} on ${esc(node)}: Running, restarts=0; most likely: the plugin sees no NVIDIA driver`));
+        assert.match(run.stderr, new RegExp(`\\[device-plugin\\] ERROR: no node advertised nvidia\\.com/gpu within 10s \\(found: ${esc(node)} allocatable 0; plugin pod: ${esc(pod)} on ${esc(node)}: Running, restarts=0; most likely: the plugin sees no NVIDIA driver`));
         assert.match(run.stderr, new RegExp(`\\| ${esc(node)}: allocatable 0, capacity 0\\n`));
         assert.match(run.stderr, new RegExp(`\\| ${esc(pod)} on ${esc(node)}: Running, restarts=0\\n`));
         assert.match(run.stderr, new RegExp(`last log lines of ${esc(pod)}:\\n(.*\\n)*.*did you configure the NVIDIA Container Toolkit\\?`));
