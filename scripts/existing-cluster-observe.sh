@@ -20,10 +20,7 @@ require_node_selector
 set_poll_deadlines 30
 private_tmpdir
 kubeconfig_from_env
-if ! command -v kubectl >/dev/null 2>&1; then
-    fail "kubectl is not installed" "no kubectl on PATH" \
-        "install it (https://kubernetes.io/docs/tasks/tools/install-kubectl-linux/), then run 'pulumi up' again"
-fi
+require_kubectl
 
 rc=0
 # The kube-system namespace lives as long as the cluster: its uid tells one cluster incarnation from

@@ -50,10 +50,7 @@ set_poll_deadlines "$timeout_s"
 
 private_tmpdir
 kubeconfig_from_env
-if ! command -v kubectl >/dev/null 2>&1; then
-    fail "kubectl is not installed" "no kubectl on PATH" \
-        "install it (https://kubernetes.io/docs/tasks/tools/install-kubectl-linux/), then run 'pulumi up' again"
-fi
+require_kubectl
 
 resource_key="${resource//./\\.}"
 # One line per placed node: name, allocatable, capacity of the resource, GFD's nvidia.com/gpu.count label,

@@ -26,10 +26,7 @@ set_poll_deadlines "$((10#$GM_TIMEOUT_SECONDS))"
 
 private_tmpdir
 kubeconfig_from_env
-if ! command -v kubectl >/dev/null 2>&1; then
-    fail "kubectl is not installed" "no kubectl on PATH" \
-        "install it (https://kubernetes.io/docs/tasks/tools/install-kubectl-linux/), then run 'pulumi up' again"
-fi
+require_kubectl
 
 # One line per pod: name, phase, node, container start, container finish, PodScheduled (status|reason|message).
 POD_JSONPATH='{range .items[*]}{.metadata.name}{"\t"}{.status.phase}{"\t"}{.spec.nodeName}{"\t"}{range .status.containerStatuses[*]}{.state.terminated.startedAt}{.state.running.startedAt}{end}{"\t"}{range .status.containerStatuses[*]}{.state.terminated.finishedAt}{end}{"\t"}{range .status.conditions[?(@.type=="PodScheduled")]}{.status}{"|"}{.reason}{"|"}{.message}{end}{"\n"}{end}'

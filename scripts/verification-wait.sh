@@ -50,10 +50,7 @@ set_poll_deadlines "$timeout_s"
 
 private_tmpdir
 kubeconfig_from_env
-if ! command -v kubectl >/dev/null 2>&1; then
-    fail "kubectl is not installed" "no kubectl on PATH" \
-        "install it (https://kubernetes.io/docs/tasks/tools/install-kubectl-linux/ or 'sudo snap install kubectl --classic'), then run 'pulumi up' again"
-fi
+require_kubectl
 
 # First line: the Job's uid; then one line per condition.
 JOB_JSONPATH='{.metadata.uid}{"\n"}{range .status.conditions[*]}{.type}{"="}{.status}{"\t"}{.reason}{"\t"}{.message}{"\n"}{end}'

@@ -46,10 +46,7 @@ set_poll_deadlines "$timeout_s"
 
 private_tmpdir
 kubeconfig_from_env
-if ! command -v kubectl >/dev/null 2>&1; then
-    fail "kubectl is not installed" "no kubectl on PATH" \
-        "install it (https://kubernetes.io/docs/tasks/tools/install-kubectl-linux/), then run 'pulumi up' again"
-fi
+require_kubectl
 
 # A fresh id per run: Job names never collide with a previous run's, whatever state it left.
 run="r$(od -An -N4 -tx4 /dev/urandom | tr -cd '0-9a-f')"

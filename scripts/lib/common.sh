@@ -285,6 +285,14 @@ first_line() {
     printf '%s\n' "$1" | sed '/^[[:space:]]*$/d' | sed -n 1p
 }
 
+# require_kubectl — kubectl on PATH, or the error saying how to install it.
+require_kubectl() {
+    if ! command -v kubectl >/dev/null 2>&1; then
+        fail "kubectl is not installed" "no kubectl on PATH" \
+            "install it (https://kubernetes.io/docs/tasks/tools/install-kubectl-linux/ or 'sudo snap install kubectl --classic'), then run 'pulumi up' again"
+    fi
+}
+
 # kubectl_error TEXT — the line of kubectl's stderr TEXT that says what went wrong: client-go logs
 # klog lines ("E1130 01:26:53.406994    2504 memcache.go:265] …") before its own message (e.g. "The
 # connection to the server 127.0.0.1:6443 was refused …"), so the first line that is not a klog
@@ -321,8 +329,6 @@ minikube_profile_state() {
     if [ -z "$others" ]; then printf 'Running'; else printf 'Stopped'; fi
 }
 
-# require_poll_seconds — GM_POLL_SECONDS (default 2) must be a poll interval above 0 and at most 2 s:
-# waits poll at least every 2 s so progress and failures show up quickly.
 # require_minikube_and_kubectl_for_profile PROFILE: fails (with the fix) unless minikube and kubectl
 # are on PATH and the profile exists; the device-plugin steps run only after the cluster stage.
 require_minikube_and_kubectl_for_profile() {
@@ -339,6 +345,8 @@ require_minikube_and_kubectl_for_profile() {
     fi
 }
 
+# require_poll_seconds — GM_POLL_SECONDS (default 2) must be a poll interval above 0 and at most 2 s:
+# waits poll at least every 2 s so progress and failures show up quickly.
 require_poll_seconds() {
     GM_POLL_SECONDS="${GM_POLL_SECONDS:-2}"
     require_match GM_POLL_SECONDS '^(0?\.[0-9]{1,3}|[12](\.0{1,3})?|1\.[0-9]{1,3})$' "a number of seconds above 0 and at most 2 (e.g. 2 or 0.5)"

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
 import { REPO_ROOT } from "../harness/simHost";
@@ -42,5 +44,25 @@ describe("common.sh text helpers on long outputs (no SIGPIPE under pipefail)", (
         const run = underScriptOptions(`${LONG}x=$(printf "%s\\n" "$long" | sed "/^[[:space:]]*$/d" | head -n 1); printf "%s|done\\n" "$x"`);
         assert.equal(run.code, 141);
         assert.equal(run.stdout, "");
+    });
+});
+
+describe("require_kubectl (the wait and probe scripts' shared check)", () => {
+    it("no kubectl on PATH: exit 1 with the error naming the fix; with kubectl on PATH: nothing", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gm-require-kubectl-"));
+        try {
+            const run = (pathValue: string) => spawnSync("/bin/bash", ["-c", 'PATH="$2"; GM_STAGE=verification; source "$1"; require_kubectl; echo after', "_", COMMON, pathValue],
+                { encoding: "utf8" });
+            const missing = run(dir);
+            assert.equal(missing.status, 1);
+            assert.equal(missing.stdout, "");
+            assert.match(missing.stderr, /^\[verification\] ERROR: kubectl is not installed \(found: no kubectl on PATH\)\. Fix: install it \(https:\/\/kubernetes\.io\/docs\/tasks\/tools\/install-kubectl-linux\/ or 'sudo snap install kubectl --classic'\), then run 'pulumi up' again\n$/);
+            fs.writeFileSync(path.join(dir, "kubectl"), "#!/bin/sh\n", { mode: 0o755 });
+            const present = run(dir);
+            assert.equal(present.status, 0, present.stderr);
+            assert.equal(present.stdout, "after\n");
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
     });
 });
