@@ -171,21 +171,10 @@ while true; do
     sleep "$GM_POLL_SECONDS"
 done
 
-# gpu_map — the nodes' allocatable GPUs as a JSON object.
-gpu_map() {
-    local out="" node alloc
-    while IFS=$'\037' read -r node alloc _; do
-        [ -n "$node" ] || continue
-        [[ $alloc =~ ^[0-9]+$ ]] || alloc=0
-        out+="${out:+,}$(json_str "$node"):$((10#$alloc))"
-    done <<<"$(printf '%s' "$nodes_seen" | tr '\t' '\037')"
-    printf '{%s}' "$out"
-}
-
 if [ "$success" = true ]; then
     log "every node advertises ${resource} (${want}): ${progress}"
     printf '{"stage":"device-plugin","mode":"%s","enabledByUs":%s,"resourceName":%s,"expectedPerNode":%s,"gpuAllocatable":%s}\n' \
-        "$mode" "$enabled_by_us" "$(json_str "$resource")" "$(json_num_or_null "$expected")" "$(gpu_map)"
+        "$mode" "$enabled_by_us" "$(json_str "$resource")" "$(json_num_or_null "$expected")" "$(allocatable_json "$nodes_seen")"
     exit 0
 fi
 

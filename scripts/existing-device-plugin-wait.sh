@@ -132,21 +132,10 @@ while true; do
     sleep "$GM_POLL_SECONDS"
 done
 
-# gpu_map — the placed nodes' allocatable GPUs as a JSON object.
-gpu_map() {
-    local out="" node alloc
-    while IFS=$'\037' read -r node alloc _; do
-        [ -n "$node" ] || continue
-        [[ $alloc =~ ^[0-9]+$ ]] || alloc=0
-        out+="${out:+,}$(json_str "$node"):$((10#$alloc))"
-    done <<<"$(printf '%s' "$nodes_seen" | tr '\t' '\037')"
-    printf '{%s}' "$out"
-}
-
 if [ "$success" = true ]; then
     log "every node matching ${GM_NODE_SELECTOR} advertises ${resource}; daemonset ${ds}: ${rollout}"
     printf '{"stage":"existing-device-plugin","resourceName":%s,"sharesPerGpu":%d,"gpuAllocatable":%s,"short":{}}\n' \
-        "$(json_str "$resource")" "$shares" "$(gpu_map)"
+        "$(json_str "$resource")" "$shares" "$(allocatable_json "$nodes_seen")"
     exit 0
 fi
 
@@ -218,4 +207,4 @@ fi
 # gets its own failing verdict (components/nodeVerdict.ts) from the "short" map below.
 log "${short_count} of ${total} node(s) matching ${GM_NODE_SELECTOR} did not advertise ${resource} within ${timeout_s}s: ${short}. Each gets a failing verdict; fix: check the plugin pods ('kubectl -n ${PLUGIN_NAMESPACE} get pods -l name=${ds} -o wide') and their logs: a node without a working NVIDIA driver and container toolkit makes the plugin crash-loop (FAIL_ON_INIT_ERROR=true); a node that already runs another device plugin (e.g. the GPU Operator's) needs devicePlugin.mode none instead; a node that is not Ready must be repaired or left out with gpu-minikube:verification.nodeSelector; a slow image pull needs a larger devicePlugin.timeoutSeconds"
 printf '{"stage":"existing-device-plugin","resourceName":%s,"sharesPerGpu":%d,"gpuAllocatable":%s,"short":{%s}}\n' \
-    "$(json_str "$resource")" "$shares" "$(gpu_map)" "$short_json"
+    "$(json_str "$resource")" "$shares" "$(allocatable_json "$nodes_seen")" "$short_json"

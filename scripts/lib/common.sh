@@ -293,6 +293,18 @@ require_kubectl() {
     fi
 }
 
+# allocatable_json ROWS — ROWS (one node a line: name TAB allocatable TAB …) as a JSON object of
+# node → allocatable count; an allocatable that is not a count is 0.
+allocatable_json() {
+    local out="" node alloc
+    while IFS=$'\037' read -r node alloc _; do
+        [ -n "$node" ] || continue
+        [[ $alloc =~ ^[0-9]+$ ]] || alloc=0
+        out+="${out:+,}$(json_str "$node"):$((10#$alloc))"
+    done <<<"$(printf '%s' "$1" | tr '\t' '\037')"
+    printf '{%s}' "$out"
+}
+
 # kubectl_error TEXT — the line of kubectl's stderr TEXT that says what went wrong: client-go logs
 # klog lines ("E1130 01:26:53.406994    2504 memcache.go:265] …") before its own message (e.g. "The
 # connection to the server 127.0.0.1:6443 was refused …"), so the first line that is not a klog
