@@ -10,6 +10,7 @@ import { Namespace } from "kubernetes-models/v1";
 import { rerunToken } from "../components/gpuVerification";
 import { hostFactsToken } from "../components/hostFacts";
 import { verificationJobName, verificationNamespace } from "../components/verificationJob";
+import { output, Program, programMocks, scriptOf } from "./harness/programMocks";
 
 const FIXTURES = path.join(__dirname, "fixtures", "nvidia-smi");
 const H200_UUID = "GPU-6121f79f-64c1-4fce-d205-887843b4899e";
@@ -62,122 +63,31 @@ const PROBE_STDOUT: Record<string, unknown> = {
     "minikube-observe.sh": { state: "Running", token: "tok-1" },
     "host-facts.sh": { driverVersion: "580.159.04", gpuUuids: [H200_UUID], error: null },
     "verification-observe.sh": { failedAttempts: 0 },
+    "docker-endpoint.sh": { stage: "docker-endpoint", dockerHost: "unix:///run/user/1000/docker.sock", reachable: true },
 };
 const JOB_UID = "0c8b7a4e-1f2d-4e5a-9b6c-7d8e9f0a1b2c";
 
-interface Registered {
-    type: string;
-    name: string;
-    urn: string;
-    inputs: Record<string, unknown>;
-    provider: string;
-    dependencies: string[];
-    additionalSecretOutputs: string[];
-    deleteBeforeReplace: boolean;
-    deletedWith: string;
-    secretInputPaths: string[];
-}
-
-const registered: Registered[] = [];
-const invokes: Array<{ token: string; inputs: Record<string, unknown> }> = [];
-let program: typeof import("../index");
-
-function scriptOf(commandLine: unknown): string {
-    const m = /^bash \.\/scripts\/([a-z0-9-]+\.sh)$/.exec(String(commandLine));
-    assert.ok(m, `command ${JSON.stringify(commandLine)} is not a plain script call`);
-    return m[1];
-}
-
-/** Paths of inputs that arrived as secrets (the SDK serializes them with Pulumi's secret signature). */
-function secretPaths(value: unknown, at: string[] = []): string[] {
-    if (value === null || typeof value !== "object") return [];
-    const obj = value as Record<string, unknown>;
-    if (obj["4dabf18193072939515e22adb298388d"] === "1b47061264138c4ac30d75fd1eb44270") return [at.join(".")];
-    return Object.entries(obj).flatMap(([k, v]) => secretPaths(v, [...at, k]));
-}
-
-function output<T>(o: pulumi.Output<T>): Promise<T> {
-    return new Promise((resolve) => o.apply(resolve));
-}
-
-const find = (type: string, name: string) => {
-    const r = registered.find((x) => x.type === type && x.name === name);
-    assert.ok(r, `no ${type} named ${name}; have: ${registered.map((x) => `${x.type} ${x.name}`).join(", ")}`);
-    return r;
-};
-const command = (name: string) => find("command:local:Command", name);
+const mocks = programMocks({
+    config: CONFIG,
+    scriptStdout: SCRIPT_STDOUT,
+    probeStdout: PROBE_STDOUT,
+    // Each workload's wait step reads its own Job's log.
+    jobStdout: (job) => {
+        const sampleLog = job.startsWith("gpu-verify-vectoradd-") ? VECTORADD_LOG : job.startsWith("gpu-verify-nbody-") ? NBODY_LOG : null;
+        if (sampleLog === null) return undefined;
+        return { ...(SCRIPT_STDOUT["verification-wait.sh"] as object), jobName: job, log: sampleLog,
+            startedAt: "2026-11-30T01:00:00Z", finishedAt: "2026-11-30T01:00:03Z" };
+    },
+    jobUid: JOB_UID,
+    resourceState: { "docker:index/remoteImage:RemoteImage": { imageId: "sha256:0123", repoDigest: "nvidia/cuda@sha256:abcd" } },
+    // The gate is registered once the verification result is known: wait for its registration too.
+    settleOn: "gpu-verification-gate",
+});
+const { registered, invokes, find, command } = mocks;
+let program: Program;
 
 before(async () => {
-    pulumi.runtime.setAllConfig(Object.fromEntries(Object.entries(CONFIG).map(([k, v]) =>
-        [`gpu-minikube:${k}`, typeof v === "string" ? v : JSON.stringify(v)])));
-    await pulumi.runtime.setMocks({
-        newResource(args) {
-            const state: Record<string, unknown> = { ...args.inputs };
-            if (args.type === "command:local:Command") {
-                state.stdout = JSON.stringify(SCRIPT_STDOUT[scriptOf(args.inputs.create)]);
-                // Each workload's wait step reads its own Job's log.
-                // The environment holds the kubeconfig, so the SDK sends it whole as a secret ({sig, value}).
-                const env = (args.inputs.environment ?? {}) as Record<string, unknown>;
-                const plain = (env.value ?? env) as Record<string, unknown>;
-                const job = String(plain.GM_JOB_NAME ?? "");
-                const sampleLog = job.startsWith("gpu-verify-vectoradd-") ? VECTORADD_LOG : job.startsWith("gpu-verify-nbody-") ? NBODY_LOG : null;
-                if (sampleLog !== null) {
-                    state.stdout = JSON.stringify({ ...(SCRIPT_STDOUT["verification-wait.sh"] as object), jobName: job, log: sampleLog,
-                        startedAt: "2026-11-30T01:00:00Z", finishedAt: "2026-11-30T01:00:03Z" });
-                }
-                state.stderr = "";
-            }
-            if (args.type === "kubernetes:batch/v1:Job") {
-                state.metadata = { ...(args.inputs.metadata as object), uid: JOB_UID };
-            }
-            if (args.type === "docker:index/remoteImage:RemoteImage") {
-                state.imageId = "sha256:0123";
-                state.repoDigest = "nvidia/cuda@sha256:abcd";
-            }
-            return { id: `${args.name}-id`, state };
-        },
-        call(args) {
-            invokes.push({ token: args.token, inputs: args.inputs });
-            if (args.token === "command:local:run" && String(args.inputs.command).endsWith("docker-endpoint.sh")) {
-                return { ...args.inputs, stdout: JSON.stringify({ stage: "docker-endpoint", dockerHost: "unix:///run/user/1000/docker.sock", reachable: true }), stderr: "" };
-            }
-            if (args.token === "command:local:run") {
-                return { ...args.inputs, stdout: JSON.stringify(PROBE_STDOUT[scriptOf(args.inputs.command)]), stderr: "" };
-            }
-            return args.inputs;
-        },
-    }, "gpu-minikube", "test", false);
-
-    // Record what the SDK really sends: dependencies, provider, secret outputs, raw (secret-marked) inputs.
-    const monitor = pulumi.runtime.getMonitor() as unknown as {
-        registerResource(req: RegisterRequest, cb: (err: unknown, res: unknown) => void): Promise<void>;
-    };
-    const original = monitor.registerResource.bind(monitor);
-    monitor.registerResource = (req, cb) => original(req, (err, res) => {
-        if (!err && req.getCustom()) {
-            const raw = req.getObject().toJavaScript() as Record<string, unknown>;
-            registered.push({
-                type: req.getType(),
-                name: req.getName(),
-                urn: (res as { getUrn(): string }).getUrn(),
-                inputs: raw,
-                provider: req.getProvider(),
-                dependencies: req.getDependenciesList(),
-                additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
-                deleteBeforeReplace: req.getDeletebeforereplace(),
-                deletedWith: req.getDeletedwith(),
-                secretInputPaths: secretPaths(raw),
-            });
-        }
-        cb(err, res);
-    });
-
-    program = await import("../index");
-    // Let every registration and apply settle.
-    const outputs: Array<pulumi.Output<unknown> | undefined> = [program.gpuVerification, program.hostPrep, program.dockerGpuCheck, program.gpuAllocatable];
-    await Promise.all(outputs.map((o) => (o === undefined ? undefined : output(o))));
-    // The gate is registered once the verification result is known: wait for its registration too.
-    for (let i = 0; i < 200 && !registered.some((r) => r.name === "gpu-verification-gate"); i++) await new Promise((r) => setTimeout(r, 10));
+    program = await mocks.run();
 });
 
 interface JobInputs {
@@ -187,18 +97,6 @@ interface JobInputs {
         activeDeadlineSeconds: number;
         template: { spec: { restartPolicy: string; containers: Array<{ image: string; command: string[]; resources: { limits: Record<string, string> } }> } };
     };
-}
-
-interface RegisterRequest {
-    getType(): string;
-    getName(): string;
-    getCustom(): boolean;
-    getProvider(): string;
-    getObject(): { toJavaScript(): unknown };
-    getDependenciesList(): string[];
-    getAdditionalsecretoutputsList(): string[];
-    getDeletebeforereplace(): boolean;
-    getDeletedwith(): string;
 }
 
 describe("resource graph", () => {

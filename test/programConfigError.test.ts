@@ -3,26 +3,23 @@
 import assert from "node:assert/strict";
 import { it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
+import { programMocks } from "./harness/programMocks";
 
 it("bad config fails before any resource exists, listing every problem", async () => {
-    const registered: string[] = [];
-    pulumi.runtime.setAllConfig({
-        "gpu-minikube:profile": "My Lab",
-        "gpu-minikube:minikube": JSON.stringify({ gpus: "amd", cpu: 4 }),
-        "gpu-minikube:verification": JSON.stringify({ image: "cuda; rm -rf ~" }),
-        "gpu-minikube:devicePlugins": "addon",
+    const mocks = programMocks({
+        config: {
+            profile: "My Lab",
+            minikube: { gpus: "amd", cpu: 4 },
+            verification: { image: "cuda; rm -rf ~" },
+            devicePlugins: "addon",
+        },
+        scriptStdout: {},
     });
-    await pulumi.runtime.setMocks({
-        newResource(args) {
-            registered.push(`${args.type} ${args.name}`);
-            return { id: `${args.name}-id`, state: args.inputs };
-        },
-        call(args) {
-            registered.push(`invoke ${args.token}`);
-            return args.inputs;
-        },
-    }, "gpu-minikube", "test", false);
+    // Every resource (custom or component) the mocks were asked for, and every invoke.
+    const registered = () => [...mocks.created.map((r) => `${r.type} ${r.name}`), ...mocks.invokes.map((i) => `invoke ${i.token}`)];
+    await mocks.install();
 
+    // The import is the program run: it must reject, not register anything first.
     await assert.rejects(import("../index"), (err: unknown) => {
         assert.ok(err instanceof pulumi.RunError, `expected RunError, got ${String(err)}`);
         const message = (err as Error).message;
@@ -32,5 +29,5 @@ it("bad config fails before any resource exists, listing every problem", async (
         }
         return true;
     });
-    assert.deepEqual(registered, []);
+    assert.deepEqual(registered(), []);
 });

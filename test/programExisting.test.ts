@@ -8,8 +8,8 @@ import * as path from "node:path";
 import { before, describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { Job } from "kubernetes-models/batch/v1";
-import { NODE_FACT_COLUMNS } from "../components/gpuNodes";
 import { instantiateNodeJob } from "../components/nodeJob";
+import { nodeRow, output, Program, programMocks, scriptOf, unsecret } from "./harness/programMocks";
 
 const POD_LOG = fs.readFileSync(path.join(__dirname, "fixtures", "nvidia-smi", "smi-combined.txt"), "utf8");
 const TOKEN = "tok-existing-7f3a";
@@ -25,11 +25,6 @@ current-context: other-admin
 users:
 - {name: admin, user: {token: ${TOKEN}}}
 `;
-
-/** One node row as scripts/lib/gpu-nodes.sh prints it. */
-export function nodeRow(f: Partial<Record<(typeof NODE_FACT_COLUMNS)[number], string>>): string {
-    return NODE_FACT_COLUMNS.map((c) => f[c] ?? (c === "ready" ? "True" : "")).join("\t");
-}
 
 const ROWS = [
     nodeRow({ name: "gpu-a", uid: "u-a", allocatableGpu: "1", capacityGpu: "1", product: "NVIDIA-H200", driverFull: "580.159.04" }),
@@ -47,77 +42,21 @@ const SCRIPT_STDOUT: Record<string, unknown> = {
     },
 };
 
-interface Registered { type: string; name: string; inputs: Record<string, unknown>; provider: string; secretPaths: string[] }
-const registered: Registered[] = [];
-const invokes: Array<{ token: string; inputs: Record<string, unknown> }> = [];
-let program: typeof import("../index");
-
-function scriptOf(commandLine: unknown): string {
-    const m = /^bash \.\/scripts\/([a-z0-9-]+\.sh)$/.exec(String(commandLine));
-    assert.ok(m, `command ${JSON.stringify(commandLine)} is not a plain script call`);
-    return m[1];
-}
-
-function secretPaths(value: unknown, at: string[] = []): string[] {
-    if (value === null || typeof value !== "object") return [];
-    const obj = value as Record<string, unknown>;
-    if (obj["4dabf18193072939515e22adb298388d"] === "1b47061264138c4ac30d75fd1eb44270") return [at.join(".")];
-    return Object.entries(obj).flatMap(([k, v]) => secretPaths(v, [...at, k]));
-}
-
-const output = <T>(o: pulumi.Output<T>): Promise<T> => new Promise((resolve) => o.apply(resolve));
-const unwrapSecret = (v: unknown): unknown =>
-    v !== null && typeof v === "object" && "value" in (v as Record<string, unknown>) ? (v as Record<string, unknown>).value : v;
+const mocks = programMocks({
+    config: {
+        cluster: { mode: "existing", kubeconfig: KUBECONFIG, context: "prod-admin" },
+        verification: { gpus: 1, timeoutSeconds: 240, parallelism: 7, nodeSelector: { "pool": "gpu" } },
+    },
+    scriptStdout: SCRIPT_STDOUT,
+    // The gate is registered once the verification result is known: wait for its registration too.
+    settleOn: "gpu-node-verification-gate",
+});
+const { registered, invokes } = mocks;
+let program: Program;
 
 before(async () => {
-    pulumi.runtime.setAllConfig({
-        "gpu-minikube:cluster": JSON.stringify({ mode: "existing", kubeconfig: KUBECONFIG, context: "prod-admin" }),
-        "gpu-minikube:verification": JSON.stringify({ gpus: 1, timeoutSeconds: 240, parallelism: 7, nodeSelector: { "pool": "gpu" } }),
-    });
-    await pulumi.runtime.setMocks({
-        newResource(args) {
-            const state: Record<string, unknown> = { ...args.inputs };
-            if (args.type === "command:local:Command") {
-                state.stdout = JSON.stringify(SCRIPT_STDOUT[scriptOf(args.inputs.create)]);
-                state.stderr = "";
-            }
-            return { id: `${args.name}-id`, state };
-        },
-        call(args) {
-            invokes.push({ token: args.token, inputs: args.inputs });
-            if (args.token === "command:local:run") {
-                return { ...args.inputs, stdout: JSON.stringify(SCRIPT_STDOUT[scriptOf(args.inputs.command)]), stderr: "" };
-            }
-            return args.inputs;
-        },
-    }, "gpu-minikube", "test", false);
-
-    const monitor = pulumi.runtime.getMonitor() as unknown as {
-        registerResource(req: RegisterRequest, cb: (err: unknown, res: unknown) => void): Promise<void>;
-    };
-    const original = monitor.registerResource.bind(monitor);
-    monitor.registerResource = (req, cb) => original(req, (err, res) => {
-        if (!err && req.getCustom()) {
-            const raw = req.getObject().toJavaScript() as Record<string, unknown>;
-            registered.push({ type: req.getType(), name: req.getName(), inputs: raw, provider: req.getProvider(), secretPaths: secretPaths(raw) });
-        }
-        cb(err, res);
-    });
-
-    program = await import("../index");
-    await output(program.gpuVerification);
-    await output(program.gpuAllocatable);
-    // The gate is registered once the verification result is known: wait for its registration too.
-    for (let i = 0; i < 200 && !registered.some((r) => r.name === "gpu-node-verification-gate"); i++) await new Promise((r) => setTimeout(r, 10));
+    program = await mocks.run();
 });
-
-interface RegisterRequest {
-    getType(): string;
-    getName(): string;
-    getCustom(): boolean;
-    getProvider(): string;
-    getObject(): { toJavaScript(): unknown };
-}
 
 describe("existing mode: nothing on this machine", () => {
     it("registers no host-prep, minikube, docker or addon resource", () => {
@@ -145,12 +84,12 @@ describe("existing mode: nothing on this machine", () => {
             }
             assert.ok(clusterOnly.has(scriptOf(c.inputs.create)), c.name);
             assert.equal(c.inputs.delete, undefined, "destroy runs nothing on this machine");
-            assert.deepEqual(c.secretPaths.filter((p) => p.includes("GM_KUBECONFIG")), ["environment.GM_KUBECONFIG"]);
+            assert.deepEqual(c.secretInputPaths.filter((p) => p.includes("GM_KUBECONFIG")), ["environment.GM_KUBECONFIG"]);
         }
         for (const p of probes) {
             assert.ok(clusterOnly.has(scriptOf(p.inputs.command)));
             const env = p.inputs.environment as Record<string, unknown>;
-            assert.match(String(unwrapSecret(env.GM_KUBECONFIG)), /current-context: prod-admin/);
+            assert.match(String(unsecret(env.GM_KUBECONFIG)), /current-context: prod-admin/);
             assert.equal(env.GM_NODE_SELECTOR, "pool=gpu");
         }
         assert.ok(!invokes.some((i) => /minikube|preflight|docker/.test(JSON.stringify(i.inputs))), "no host probe");
@@ -159,8 +98,8 @@ describe("existing mode: nothing on this machine", () => {
     it("the provider uses the configured kubeconfig and context, identified by the API server", () => {
         const provider = registered.find((r) => r.type === "pulumi:providers:kubernetes");
         assert.ok(provider);
-        assert.ok(provider.secretPaths.includes("kubeconfig"), "the kubeconfig stays secret");
-        const kubeconfig = String(unwrapSecret(provider.inputs.kubeconfig));
+        assert.ok(provider.secretInputPaths.includes("kubeconfig"), "the kubeconfig stays secret");
+        const kubeconfig = String(unsecret(provider.inputs.kubeconfig));
         assert.ok(kubeconfig.includes(TOKEN));
         assert.match(kubeconfig, /^current-context: prod-admin$/m);
         assert.equal(provider.inputs.context, "prod-admin");

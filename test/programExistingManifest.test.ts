@@ -6,10 +6,9 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { before, describe, it } from "node:test";
-import * as pulumi from "@pulumi/pulumi";
 import { DaemonSet } from "kubernetes-models/apps/v1";
 import { ConfigMap } from "kubernetes-models/v1";
-import { NODE_FACT_COLUMNS } from "../components/gpuNodes";
+import { nodeRow, output, Program, programMocks, scriptOf } from "./harness/programMocks";
 
 const POD_LOG = fs.readFileSync(path.join(__dirname, "fixtures", "nvidia-smi", "smi-combined.txt"), "utf8");
 const KUBECONFIG = `apiVersion: v1
@@ -23,13 +22,11 @@ users:
 - {name: admin, user: {token: tok-manifest}}
 `;
 
-const row = (f: Partial<Record<(typeof NODE_FACT_COLUMNS)[number], string>>): string =>
-    NODE_FACT_COLUMNS.map((c) => f[c] ?? (c === "ready" ? "True" : "")).join("\t");
 // What the observe probe sees before the plugin runs: the pool's nodes advertise nothing yet.
-const ROWS_BEFORE = [row({ name: "gpu-a", uid: "u-a" }), row({ name: "gpu-b", uid: "u-b" })].join("\n");
+const ROWS_BEFORE = [nodeRow({ name: "gpu-a", uid: "u-a" }), nodeRow({ name: "gpu-b", uid: "u-b" })].join("\n");
 const ROWS_AFTER = [
-    row({ name: "gpu-a", uid: "u-a", allocatableShared: "4", capacityShared: "4" }),
-    row({ name: "gpu-b", uid: "u-b", allocatableShared: "8", capacityShared: "8" }),
+    nodeRow({ name: "gpu-a", uid: "u-a", allocatableShared: "4", capacityShared: "4" }),
+    nodeRow({ name: "gpu-b", uid: "u-b", allocatableShared: "8", capacityShared: "8" }),
 ].join("\n");
 
 const SCRIPT_STDOUT: Record<string, unknown> = {
@@ -43,76 +40,23 @@ const SCRIPT_STDOUT: Record<string, unknown> = {
     },
 };
 
-interface Registered { type: string; name: string; urn: string; inputs: Record<string, unknown>; provider: string; dependencies: string[] }
-const registered: Registered[] = [];
-const probes: Array<Record<string, unknown>> = [];
-let program: typeof import("../index");
-
-function scriptOf(commandLine: unknown): string {
-    const m = /^bash \.\/scripts\/([a-z0-9-]+\.sh)$/.exec(String(commandLine));
-    assert.ok(m, `command ${JSON.stringify(commandLine)} is not a plain script call`);
-    return m[1];
-}
-const output = <T>(o: pulumi.Output<T>): Promise<T> => new Promise((resolve) => o.apply(resolve));
-const byName = (name: string): Registered => {
-    const r = registered.find((x) => x.name === name);
-    assert.ok(r, `${name} is registered (have: ${registered.map((x) => x.name).join(", ")})`);
-    return r;
-};
+const mocks = programMocks({
+    config: {
+        cluster: { mode: "existing", kubeconfig: KUBECONFIG },
+        devicePlugin: { mode: "manifest", timeoutSeconds: 150, sharing: { strategy: "timeSlicing", replicas: 4, renameByDefault: true } },
+        verification: { nodeSelector: { pool: "gpu" } },
+    },
+    scriptStdout: SCRIPT_STDOUT,
+    settleOn: "gpu-node-verification-gate",
+});
+const { registered, byName } = mocks;
+let probes: Array<Record<string, unknown>> = [];
+let program: Program;
 
 before(async () => {
-    pulumi.runtime.setAllConfig({
-        "gpu-minikube:cluster": JSON.stringify({ mode: "existing", kubeconfig: KUBECONFIG }),
-        "gpu-minikube:devicePlugin": JSON.stringify({ mode: "manifest", timeoutSeconds: 150, sharing: { strategy: "timeSlicing", replicas: 4, renameByDefault: true } }),
-        "gpu-minikube:verification": JSON.stringify({ nodeSelector: { pool: "gpu" } }),
-    });
-    await pulumi.runtime.setMocks({
-        newResource(args) {
-            const state: Record<string, unknown> = { ...args.inputs };
-            if (args.type === "command:local:Command") {
-                state.stdout = JSON.stringify(SCRIPT_STDOUT[scriptOf(args.inputs.create)]);
-                state.stderr = "";
-            }
-            return { id: `${args.name}-id`, state };
-        },
-        call(args) {
-            if (args.token === "command:local:run") {
-                probes.push(args.inputs);
-                return { ...args.inputs, stdout: JSON.stringify(SCRIPT_STDOUT[scriptOf(args.inputs.command)]), stderr: "" };
-            }
-            return args.inputs;
-        },
-    }, "gpu-minikube", "test", false);
-
-    const monitor = pulumi.runtime.getMonitor() as unknown as {
-        registerResource(req: RegisterRequest, cb: (err: unknown, res: unknown) => void): Promise<void>;
-    };
-    const original = monitor.registerResource.bind(monitor);
-    monitor.registerResource = (req, cb) => original(req, (err, res) => {
-        if (!err && req.getCustom()) {
-            registered.push({
-                type: req.getType(), name: req.getName(), inputs: req.getObject().toJavaScript() as Record<string, unknown>,
-                provider: req.getProvider(), dependencies: req.getDependenciesList(),
-                urn: (res as { getUrn(): string } | undefined)?.getUrn() ?? "",
-            });
-        }
-        cb(err, res);
-    });
-
-    program = await import("../index");
-    await output(program.gpuVerification);
-    await output(program.gpuAllocatable);
-    for (let i = 0; i < 200 && !registered.some((r) => r.name === "gpu-node-verification-gate"); i++) await new Promise((r) => setTimeout(r, 10));
+    program = await mocks.run();
+    probes = mocks.invokes.filter((i) => i.token === "command:local:run").map((i) => i.inputs);
 });
-
-interface RegisterRequest {
-    getType(): string;
-    getName(): string;
-    getCustom(): boolean;
-    getProvider(): string;
-    getDependenciesList(): string[];
-    getObject(): { toJavaScript(): unknown };
-}
 
 describe("existing mode with devicePlugin.mode manifest", () => {
     it("registers the plugin objects through the existing cluster's provider and no minikube or host step", () => {
@@ -189,10 +133,10 @@ describe("placement and tokens (pure)", () => {
 
     it("the count-blind token ignores the counts the plugin brings, not a cordon", async () => {
         const { gpuNodesToken, parseNodeRows } = await import("../components/gpuNodes");
-        const before = parseNodeRows(row({ name: "gpu-a", uid: "u-a", gpuPresent: "true" }));
-        const after = parseNodeRows(row({ name: "gpu-a", uid: "u-a", gpuPresent: "true", allocatableGpu: "2", capacityGpu: "2" }));
-        const cordoned = parseNodeRows(row({ name: "gpu-a", uid: "u-a", gpuPresent: "true", unschedulable: "true" }));
-        const shared = parseNodeRows(row({ name: "gpu-a", uid: "u-a", gpuPresent: "true", allocatableShared: "8", capacityShared: "8" }));
+        const before = parseNodeRows(nodeRow({ name: "gpu-a", uid: "u-a", gpuPresent: "true" }));
+        const after = parseNodeRows(nodeRow({ name: "gpu-a", uid: "u-a", gpuPresent: "true", allocatableGpu: "2", capacityGpu: "2" }));
+        const cordoned = parseNodeRows(nodeRow({ name: "gpu-a", uid: "u-a", gpuPresent: "true", unschedulable: "true" }));
+        const shared = parseNodeRows(nodeRow({ name: "gpu-a", uid: "u-a", gpuPresent: "true", allocatableShared: "8", capacityShared: "8" }));
         const blind = (n: typeof before) => gpuNodesToken("c", n, [], { counts: false });
         assert.equal(blind(before), blind(after));
         assert.equal(blind(before), blind(shared), "time-slicing's renamed resource appearing is a count too");

@@ -8,8 +8,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { before, it } from "node:test";
-import * as pulumi from "@pulumi/pulumi";
-import { NODE_FACT_COLUMNS } from "../components/gpuNodes";
+import { nodeRow, output, Program, programMocks, unsecret } from "./harness/programMocks";
 
 const POD_LOG = fs.readFileSync(path.join(__dirname, "fixtures", "nvidia-smi", "smi-combined.txt"), "utf8");
 const KUBECONFIG = `apiVersion: v1
@@ -22,14 +21,12 @@ current-context: prod-admin
 users:
 - {name: admin, user: {token: tok-short}}
 `;
-const row = (f: Partial<Record<(typeof NODE_FACT_COLUMNS)[number], string>>): string =>
-    NODE_FACT_COLUMNS.map((c) => f[c] ?? (c === "ready" ? "True" : "")).join("\t");
 const SHORT = "node not Ready (Unknown); advertises no nvidia.com/gpu, expected a non-zero multiple of 1, after 300s; no plugin pod on this node";
 
 const STDOUT: Record<string, unknown> = {
     "existing-cluster-observe.sh": {
         stage: "existing-cluster-observe", clusterUid: "ks-uid-2",
-        nodes: [row({ name: "gpu-a", uid: "u-a" }), row({ name: "gpu-b", uid: "u-b", ready: "Unknown" })].join("\n"),
+        nodes: [nodeRow({ name: "gpu-a", uid: "u-a" }), nodeRow({ name: "gpu-b", uid: "u-b", ready: "Unknown" })].join("\n"),
     },
     "existing-device-plugin-wait.sh": {
         stage: "existing-device-plugin", resourceName: "nvidia.com/gpu", sharesPerGpu: 1,
@@ -37,7 +34,7 @@ const STDOUT: Record<string, unknown> = {
     },
     "verify-gpu-nodes.sh": {
         stage: "verification-nodes", run: "r2", finishedAt: "2026-11-30T02:00:09Z",
-        facts: [row({ name: "gpu-a", uid: "u-a", allocatableGpu: "2", capacityGpu: "2" }), row({ name: "gpu-b", uid: "u-b", ready: "Unknown" })].join("\n"),
+        facts: [nodeRow({ name: "gpu-a", uid: "u-a", allocatableGpu: "2", capacityGpu: "2" }), nodeRow({ name: "gpu-b", uid: "u-b", ready: "Unknown" })].join("\n"),
         nodes: [
             { node: "gpu-a", outcome: "complete", detail: "", verifiedAt: "2026-11-30T02:00:08Z", log: POD_LOG },
             { node: "gpu-b", outcome: "skipped", detail: "unschedulable=false ready=Unknown allocatable=0", verifiedAt: "2026-11-30T02:00:01Z", log: "" },
@@ -46,38 +43,17 @@ const STDOUT: Record<string, unknown> = {
     "verification-gate.sh": { stage: "verification-gate", passed: false },
 };
 
-const commands: Record<string, Record<string, unknown>> = {};
-let program: typeof import("../index");
-const script = (c: unknown) => /\.\/scripts\/([a-z0-9-]+\.sh)$/.exec(String(c))?.[1] ?? "";
-const output = <T>(o: pulumi.Output<T>): Promise<T> => new Promise((resolve) => o.apply(resolve));
-/** A command's environment as the mocks received it, without Pulumi's secret wrapper (it holds the kubeconfig). */
-const envOf = (name: string): Record<string, string> => {
-    const e = commands[name].environment as Record<string, unknown>;
-    return (e["4dabf18193072939515e22adb298388d"] === "1b47061264138c4ac30d75fd1eb44270" ? e.value : e) as Record<string, string>;
-};
+const mocks = programMocks({
+    config: { cluster: { mode: "existing", kubeconfig: KUBECONFIG }, devicePlugin: { mode: "manifest" } },
+    scriptStdout: STDOUT,
+    settleOn: "gpu-node-verification-gate",
+});
+let program: Program;
+/** A command's environment without Pulumi's secret wrapper (it holds the kubeconfig). */
+const envOf = (name: string): Record<string, string> => unsecret(mocks.command(name).inputs.environment) as Record<string, string>;
 
 before(async () => {
-    pulumi.runtime.setAllConfig({
-        "gpu-minikube:cluster": JSON.stringify({ mode: "existing", kubeconfig: KUBECONFIG }),
-        "gpu-minikube:devicePlugin": JSON.stringify({ mode: "manifest" }),
-    });
-    await pulumi.runtime.setMocks({
-        newResource(args) {
-            const state: Record<string, unknown> = { ...args.inputs };
-            if (args.type === "command:local:Command") {
-                commands[args.name] = args.inputs;
-                state.stdout = JSON.stringify(STDOUT[script(args.inputs.create)]);
-                state.stderr = "";
-            }
-            return { id: `${args.name}-id`, state };
-        },
-        call(args) {
-            return { ...args.inputs, stdout: JSON.stringify(STDOUT[script(args.inputs.command)]), stderr: "" };
-        },
-    }, "gpu-minikube", "test", false);
-    program = await import("../index");
-    await output(program.gpuVerification);
-    for (let i = 0; i < 200 && !commands["gpu-node-verification-gate"]; i++) await new Promise((r) => setTimeout(r, 10));
+    program = await mocks.run();
 });
 
 it("the verification still runs on every placed node, the short one included", () => {

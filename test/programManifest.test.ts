@@ -6,11 +6,11 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { before, describe, it } from "node:test";
-import * as pulumi from "@pulumi/pulumi";
 import { DaemonSet } from "kubernetes-models/apps/v1";
 import { Job } from "kubernetes-models/batch/v1";
 import { ConfigMap } from "kubernetes-models/v1";
 import { parse as parseYaml } from "yaml";
+import { output, Program, programMocks, scriptOf } from "./harness/programMocks";
 
 const H200_UUID = "GPU-6121f79f-64c1-4fce-d205-887843b4899e";
 const POD_LOG = fs.readFileSync(path.join(__dirname, "fixtures", "nvidia-smi", "smi-combined.txt"), "utf8");
@@ -62,81 +62,21 @@ const PROBE_STDOUT: Record<string, unknown> = {
     "minikube-observe.sh": { state: "Running", token: "tok-1" },
     "host-facts.sh": { driverVersion: "580.159.04", gpuUuids: [H200_UUID], error: null },
     "verification-observe.sh": { failedAttempts: 0 },
+    "docker-endpoint.sh": { stage: "docker-endpoint", dockerHost: "unix:///var/run/docker.sock", reachable: true },
 };
 
-interface Registered {
-    type: string;
-    name: string;
-    urn: string;
-    inputs: Record<string, unknown>;
-    provider: string;
-    dependencies: string[];
-}
-interface RegisterRequest {
-    getType(): string;
-    getName(): string;
-    getCustom(): boolean;
-    getProvider(): string;
-    getObject(): { toJavaScript(): unknown };
-    getDependenciesList(): string[];
-}
-
-const registered: Registered[] = [];
-let program: typeof import("../index");
-
-function scriptOf(commandLine: unknown): string {
-    const m = /^bash \.\/scripts\/([a-z0-9-]+\.sh)$/.exec(String(commandLine));
-    assert.ok(m, `command ${JSON.stringify(commandLine)} is not a plain script call`);
-    return m[1];
-}
-const output = <T>(o: pulumi.Output<T>) => new Promise<T>((resolve) => o.apply(resolve));
-const find = (type: string, name: string) => {
-    const r = registered.find((x) => x.type === type && x.name === name);
-    assert.ok(r, `no ${type} named ${name}; have: ${registered.map((x) => `${x.type} ${x.name}`).join(", ")}`);
-    return r;
-};
-const command = (name: string) => find("command:local:Command", name);
+const mocks = programMocks({
+    config: CONFIG,
+    scriptStdout: SCRIPT_STDOUT,
+    probeStdout: PROBE_STDOUT,
+    resourceState: { "docker:index/remoteImage:RemoteImage": { repoDigest: "nvidia/cuda@sha256:abcd" } },
+});
+const { registered, find, command } = mocks;
 const env = (name: string) => command(name).inputs.environment as Record<string, string>;
+let program: Program;
 
 before(async () => {
-    pulumi.runtime.setAllConfig(Object.fromEntries(Object.entries(CONFIG).map(([k, v]) =>
-        [`gpu-minikube:${k}`, typeof v === "string" ? v : JSON.stringify(v)])));
-    await pulumi.runtime.setMocks({
-        newResource(args) {
-            const state: Record<string, unknown> = { ...args.inputs };
-            if (args.type === "command:local:Command") {
-                state.stdout = JSON.stringify(SCRIPT_STDOUT[scriptOf(args.inputs.create)]);
-                state.stderr = "";
-            }
-            if (args.type === "docker:index/remoteImage:RemoteImage") state.repoDigest = "nvidia/cuda@sha256:abcd";
-            return { id: `${args.name}-id`, state };
-        },
-        call(args) {
-            if (args.token === "command:local:run" && String(args.inputs.command).endsWith("docker-endpoint.sh")) {
-                return { ...args.inputs, stdout: JSON.stringify({ stage: "docker-endpoint", dockerHost: "unix:///var/run/docker.sock", reachable: true }), stderr: "" };
-            }
-            if (args.token === "command:local:run") {
-                return { ...args.inputs, stdout: JSON.stringify(PROBE_STDOUT[scriptOf(args.inputs.command)]), stderr: "" };
-            }
-            return args.inputs;
-        },
-    }, "gpu-minikube", "test", false);
-    const monitor = pulumi.runtime.getMonitor() as unknown as {
-        registerResource(req: RegisterRequest, cb: (err: unknown, res: unknown) => void): Promise<void>;
-    };
-    const original = monitor.registerResource.bind(monitor);
-    monitor.registerResource = (req, cb) => original(req, (err, res) => {
-        if (!err && req.getCustom()) {
-            registered.push({
-                type: req.getType(), name: req.getName(), urn: (res as { getUrn(): string }).getUrn(),
-                inputs: req.getObject().toJavaScript() as Record<string, unknown>, provider: req.getProvider(),
-                dependencies: req.getDependenciesList(),
-            });
-        }
-        cb(err, res);
-    });
-    program = await import("../index");
-    await Promise.all([program.gpuVerification, program.gpuAllocatable].map((o) => output(o as pulumi.Output<unknown>)));
+    program = await mocks.run();
 });
 
 describe("manifest mode resources", () => {

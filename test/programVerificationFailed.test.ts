@@ -4,9 +4,9 @@
 // `verification.alwaysRerun` give the Job a new identity (so the next `up` starts a fresh Job).
 import assert from "node:assert/strict";
 import { before, it } from "node:test";
-import * as pulumi from "@pulumi/pulumi";
 import { rerunToken } from "../components/gpuVerification";
 import { verificationJobName } from "../components/verificationJob";
+import { output, Program, programMocks, unsecret } from "./harness/programMocks";
 
 const H200_UUID = "GPU-6121f79f-64c1-4fce-d205-887843b4899e";
 const FAILURE = "the verification pod gpu-verify-x-abcde is stuck: Unschedulable for 15s (found: Unschedulable: 0/1 nodes are available: " +
@@ -34,36 +34,18 @@ const PROBES: Record<string, unknown> = {
     "docker-endpoint.sh": { stage: "docker-endpoint", dockerHost: "unix:///var/run/docker.sock", reachable: true },
 };
 
-const commands: Record<string, Record<string, unknown>> = {};
-const jobs: Array<{ metadata: { name: string } }> = [];
-let program: typeof import("../index");
-const script = (c: unknown) => /\.\/scripts\/([a-z0-9-]+\.sh)$/.exec(String(c))?.[1] ?? "";
-const output = <T>(o: pulumi.Output<T>) => new Promise<T>((resolve) => o.apply(resolve));
-/** A value the mocks received as a secret (Pulumi's secret signature) without its wrapper. */
-const unsecret = (v: unknown) => {
-    const o = v as Record<string, unknown>;
-    return o["4dabf18193072939515e22adb298388d"] === "1b47061264138c4ac30d75fd1eb44270" ? o.value : v;
-};
+const mocks = programMocks({
+    config: { verification: { gpus: 2, alwaysRerun: true } },
+    scriptStdout: STDOUT,
+    probeStdout: PROBES,
+    settleOn: "gpu-verification-gate",
+});
+const { command } = mocks;
+const jobs = () => mocks.registered.filter((r) => r.type === "kubernetes:batch/v1:Job").map((r) => r.inputs as { metadata: { name: string } });
+let program: Program;
 
 before(async () => {
-    pulumi.runtime.setAllConfig({ "gpu-minikube:verification": JSON.stringify({ gpus: 2, alwaysRerun: true }) });
-    await pulumi.runtime.setMocks({
-        newResource(args) {
-            const state: Record<string, unknown> = { ...args.inputs };
-            if (args.type === "command:local:Command") {
-                commands[args.name] = args.inputs;
-                state.stdout = JSON.stringify(STDOUT[script(args.inputs.create)]);
-            }
-            if (args.type === "kubernetes:batch/v1:Job") jobs.push(args.inputs as { metadata: { name: string } });
-            return { id: `${args.name}-id`, state };
-        },
-        call(args) {
-            return { ...args.inputs, stdout: JSON.stringify(PROBES[script(args.inputs.command)]), stderr: "" };
-        },
-    }, "gpu-minikube", "test", false);
-    program = await import("../index");
-    await output(program.gpuVerification);
-    for (let i = 0; i < 200 && !commands["gpu-verification-gate"]; i++) await new Promise((r) => setTimeout(r, 10));
+    program = await mocks.run();
 });
 
 it("a failed verification is recorded: passed false, with the wait's reason, and when and where it ran", async () => {
@@ -77,14 +59,14 @@ it("a failed verification is recorded: passed false, with the wait's reason, and
 
 it("the gate step gets passed=false and the reasons, so `pulumi up` fails with them", async () => {
     const v = await output(program.gpuVerification);
-    const env = commands["gpu-verification-gate"].environment as Record<string, string>;
+    const env = command("gpu-verification-gate").inputs.environment as Record<string, string>;
     assert.equal(env.GM_PASSED, "false");
     assert.equal(env.GM_REASONS, v.reasons.join("\n"));
 });
 
 it("a failed attempt and alwaysRerun are part of the Job's identity: the next up starts a fresh Job", () => {
     // The nvidia-smi Job (the vectorAdd workload's Job, gpu-verify-vectoradd-…, shares its rerun token).
-    const smiJobs = jobs.filter((j) => /^gpu-verify-[0-9a-f]{10}$/.test(j.metadata.name));
+    const smiJobs = jobs().filter((j) => /^gpu-verify-[0-9a-f]{10}$/.test(j.metadata.name));
     assert.equal(smiJobs.length, 1);
     const name = smiJobs[0].metadata.name;
     const spec = { image: "nvidia/cuda:12.5.0-base-ubuntu22.04", gpus: 2, timeoutSeconds: 600, runId: "" };
@@ -92,6 +74,6 @@ it("a failed attempt and alwaysRerun are part of the Job's identity: the next up
     const withAttemptOnly = verificationJobName({ ...spec, rerunToken: rerunToken(["580.159.04", [H200_UUID], 1, ""]) });
     assert.notEqual(name, withoutAttempt);
     assert.notEqual(name, withAttemptOnly, "alwaysRerun adds a value new on every run");
-    const plugin = unsecret(commands["device-plugin-addon"].environment) as Record<string, string>;
+    const plugin = unsecret(command("device-plugin-addon").inputs.environment) as Record<string, string>;
     assert.match(plugin.GM_RECHECK_TOKEN, /^[0-9a-f]{16}-\d{4}-\d\d-\d\dT/, "allocatable is re-checked on every up too");
 });
