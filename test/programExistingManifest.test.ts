@@ -8,19 +8,10 @@ import * as path from "node:path";
 import { before, describe, it } from "node:test";
 import { DaemonSet } from "kubernetes-models/apps/v1";
 import { ConfigMap } from "kubernetes-models/v1";
-import { nodeRow, output, Program, programMocks, scriptOf } from "./harness/programMocks";
+import { existingKubeconfig, nodeRow, output, Program, programMocks, scriptOf } from "./harness/programMocks";
 
 const POD_LOG = fs.readFileSync(path.join(__dirname, "fixtures", "nvidia-smi", "smi-combined.txt"), "utf8");
-const KUBECONFIG = `apiVersion: v1
-kind: Config
-clusters:
-- {name: prod, cluster: {server: "https://10.1.2.3:6443"}}
-contexts:
-- {name: prod-admin, context: {cluster: prod, user: admin}}
-current-context: prod-admin
-users:
-- {name: admin, user: {token: tok-manifest}}
-`;
+const KUBECONFIG = existingKubeconfig("tok-manifest");
 
 // What the observe probe sees before the plugin runs: the pool's nodes advertise nothing yet.
 const ROWS_BEFORE = [nodeRow({ name: "gpu-a", uid: "u-a" }), nodeRow({ name: "gpu-b", uid: "u-b" })].join("\n");

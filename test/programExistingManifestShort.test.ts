@@ -8,19 +8,10 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { before, it } from "node:test";
-import { nodeRow, output, Program, programMocks, unsecret } from "./harness/programMocks";
+import { existingKubeconfig, nodeRow, output, Program, programMocks, unsecret } from "./harness/programMocks";
 
 const POD_LOG = fs.readFileSync(path.join(__dirname, "fixtures", "nvidia-smi", "smi-combined.txt"), "utf8");
-const KUBECONFIG = `apiVersion: v1
-kind: Config
-clusters:
-- {name: prod, cluster: {server: "https://10.1.2.3:6443"}}
-contexts:
-- {name: prod-admin, context: {cluster: prod, user: admin}}
-current-context: prod-admin
-users:
-- {name: admin, user: {token: tok-short}}
-`;
+const KUBECONFIG = existingKubeconfig("tok-short");
 const SHORT = "node not Ready (Unknown); advertises no nvidia.com/gpu, expected a non-zero multiple of 1, after 300s; no plugin pod on this node";
 
 const STDOUT: Record<string, unknown> = {

@@ -135,6 +135,24 @@ export function nodeRow(f: Partial<Record<(typeof NODE_FACT_COLUMNS)[number], st
     return NODE_FACT_COLUMNS.map((c) => f[c] ?? (c === "ready" ? "True" : "")).join("\t");
 }
 
+/**
+ * A kubeconfig for an existing cluster: one cluster (`https://10.1.2.3:6443`), one context
+ * (`prod-admin`, current), one user authenticating with `token`. The program never contacts it under
+ * the mocks; it only reads the server and context, and passes the file to scripts as a secret.
+ */
+export function existingKubeconfig(token: string): string {
+    return `apiVersion: v1
+kind: Config
+clusters:
+- {name: prod, cluster: {server: "https://10.1.2.3:6443"}}
+contexts:
+- {name: prod-admin, context: {cluster: prod, user: admin}}
+current-context: prod-admin
+users:
+- {name: admin, user: {token: ${token}}}
+`;
+}
+
 /** The subset of the engine's RegisterResourceRequest the recording reads. */
 interface RegisterRequest {
     getType(): string;
