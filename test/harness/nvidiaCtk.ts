@@ -2,6 +2,7 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { findExecutable, isExecutable } from "./executable";
 
 /**
  * The real NVIDIA Container Toolkit CLI for the script tests (issue 6): built from its Go module at a
@@ -43,7 +44,7 @@ export function ensureNvidiaCtk(): NvidiaCtk {
 function build(): NvidiaCtk {
     const target = nvidiaCtkPath();
     if (isExecutable(target)) return { path: target };
-    const go = findGo();
+    const go = findExecutable("go", ["/usr/local/go/bin", "/usr/lib/go/bin"]);
     if (!go) {
         return { missing: `the real nvidia-ctk is not built (${target}) and no Go toolchain was found to build it (${NVIDIA_CTK_MODULE}@${NVIDIA_CTK_VERSION})` };
     }
@@ -66,23 +67,6 @@ function build(): NvidiaCtk {
         return { missing: `building nvidia-ctk failed: ${stderr.trim().split("\n").slice(-3).join(" | ")}` };
     } finally {
         fs.rmSync(gobin, { recursive: true, force: true });
-    }
-}
-
-function findGo(): string | undefined {
-    const dirs = [...(process.env.PATH ?? "").split(":"), "/usr/local/go/bin", "/usr/lib/go/bin"];
-    for (const dir of dirs) {
-        if (dir && isExecutable(path.join(dir, "go"))) return path.join(dir, "go");
-    }
-    return undefined;
-}
-
-function isExecutable(file: string): boolean {
-    try {
-        fs.accessSync(file, fs.constants.X_OK);
-        return fs.statSync(file).isFile();
-    } catch {
-        return false;
     }
 }
 

@@ -2,6 +2,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { findExecutable as findOnPath, isExecutable } from "./executable";
 import { NVIDIA_SMI_FIXTURES, SimHost, STANDINS_DIR } from "./simHost";
 
 /**
@@ -327,19 +328,9 @@ function shellQuote(s: string): string {
     return `'${s.replace(/'/g, "'\\''")}'`;
 }
 
+/** NAME on PATH, else in the system directories a daemon's binaries live in (a CI PATH may lack sbin). */
 function findExecutable(name: string): string | undefined {
-    const dirs = [...(process.env.PATH ?? "").split(":"), "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
-    for (const dir of dirs) {
-        if (!dir) continue;
-        const candidate = path.join(dir, name);
-        try {
-            fs.accessSync(candidate, fs.constants.X_OK);
-            if (fs.statSync(candidate).isFile()) return candidate;
-        } catch {
-            // keep looking
-        }
-    }
-    return undefined;
+    return findOnPath(name, ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]);
 }
 
 /** The docker CLI to drive the private daemon: $GM_TEST_DOCKER_CLI, else the one packaged with dockerd, else PATH's. */
@@ -351,15 +342,6 @@ function dockerCli(): string | undefined {
         if (fs.existsSync(beside)) return beside;
     }
     return findExecutable("docker");
-}
-
-function isExecutable(file: string): boolean {
-    try {
-        fs.accessSync(file, fs.constants.X_OK);
-        return fs.statSync(file).isFile();
-    } catch {
-        return false;
-    }
 }
 
 function busybox(): string | undefined {

@@ -2,6 +2,7 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { isExecutable } from "./executable";
 
 /**
  * Where the real tools the suite runs live (issue 11). `test/tools/build.sh` builds each from the Go
@@ -104,13 +105,4 @@ export function moduleSource(module: string, version: string): { dir: string; mi
     const dir = path.join(goModCache(), `${escaped}@${version}`);
     if (fs.existsSync(dir)) return { dir };
     return { missing: `${module}@${version} is not in the Go module cache (${dir}); 'bash test/tools/build.sh' downloads it` };
-}
-
-function isExecutable(file: string): boolean {
-    try {
-        fs.accessSync(file, fs.constants.X_OK);
-        return fs.statSync(file).isFile();
-    } catch {
-        return false;
-    }
 }
