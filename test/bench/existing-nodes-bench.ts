@@ -6,17 +6,17 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { loadControlPlaneHarness } from "../harness/controlPlaneLoader";
+import { controlPlaneMissing, startControlPlane } from "../harness/controlPlane";
 import { countingKubectl, KubectlSetup, observe, verify } from "../harness/existingScripts";
 
 const H200_LOG = fs.readFileSync(path.join(__dirname, "..", "fixtures", "nvidia-smi", "h200b-verification-command.txt"), "utf8");
 
 async function main(): Promise<void> {
-    const harness = await loadControlPlaneHarness();
-    if (typeof harness === "string") throw new Error(`cannot run: ${harness}`);
+    const missing = controlPlaneMissing();
+    if (missing) throw new Error(`cannot run: ${missing}`);
     const sizes = (process.env.GM_BENCH_SIZES ?? "3,50").split(",").map(Number);
     const parallelism = Number(process.env.GM_BENCH_PARALLELISM ?? "16");
-    const cp = await harness.startControlPlane({});
+    const cp = await startControlPlane({});
     const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), "gm-kcache-"));
     const counter = countingKubectl(cp.kubectlPath);
     const k: KubectlSetup = { kubectlPath: cp.kubectlPath, kubeconfig: cp.kubeconfig, cacheDir };

@@ -6,23 +6,19 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { ControlPlaneLike, loadControlPlaneHarness } from "../harness/controlPlaneLoader";
+import { ControlPlane, controlPlaneMissing, startControlPlane } from "../harness/controlPlane";
 import { KubectlSetup, observe, verify } from "../harness/existingScripts";
 import { skipOrFailUnderCi } from "../harness/realTools";
 
 const H200_LOG = fs.readFileSync(path.join(__dirname, "..", "fixtures", "nvidia-smi", "h200b-verification-command.txt"), "utf8");
-let missing: string | undefined;
+const missing = controlPlaneMissing();
 
 describe("existing cluster: per-node verification on a real control plane with kwok nodes", () => {
-    let cp: ControlPlaneLike | undefined;
+    let cp: ControlPlane | undefined;
     let k: KubectlSetup;
     before(async () => {
-        const harness = await loadControlPlaneHarness();
-        if (typeof harness === "string") {
-            missing = harness;
-            return;
-        }
-        cp = await harness.startControlPlane({ unpullableImages: ["nvidia/cuda:no-such-tag"] });
+        if (missing) return;
+        cp = await startControlPlane({ unpullableImages: ["nvidia/cuda:no-such-tag"] });
         k = { kubectlPath: cp.kubectlPath, kubeconfig: cp.kubeconfig, cacheDir: fs.mkdtempSync(path.join(os.tmpdir(), "gm-kcache-")) };
         await cp.addGpuNode("gpu-1", { gpus: 1, labels: { "nvidia.com/gpu.product": "NVIDIA-H200", "nvidia.com/cuda.driver-version.full": "580.159.04" } });
         await cp.addGpuNode("gpu-2", { gpus: 2 });

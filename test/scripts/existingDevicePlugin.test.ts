@@ -14,18 +14,18 @@ import { after, before, describe, it } from "node:test";
 import { placeOnNodes, pluginPlacement, selectorString } from "../../components/existingDevicePlugin";
 import { buildPluginConfigMap, buildPluginDaemonSet, DEFAULT_SHARING, MANAGED_PLUGIN_NAME } from "../../components/devicePluginManifest";
 import { parseSummary } from "../../components/hostCommand";
-import { ControlPlaneLike, loadControlPlaneHarness } from "../harness/controlPlaneLoader";
+import { ControlPlane, controlPlaneMissing, startControlPlane } from "../harness/controlPlane";
 import { KubectlSetup, observe, runScript, verify } from "../harness/existingScripts";
 import { skipOrFailUnderCi } from "../harness/realTools";
 
 const H200_LOG = fs.readFileSync(path.join(__dirname, "..", "fixtures", "nvidia-smi", "h200b-verification-command.txt"), "utf8");
-let missing: string | undefined;
+const missing = controlPlaneMissing();
 // Before the plugin runs, no node advertises nvidia.com/gpu (the harness needs some extended resource).
 const NOTHING_YET = { gpus: 0, resourceName: "example.com/not-a-gpu" };
 const PLACEMENT = pluginPlacement({});
 
 describe("existing cluster, manifest mode: NVIDIA's plugin on the GPU nodes only, and the wait", () => {
-    let cp: ControlPlaneLike | undefined;
+    let cp: ControlPlane | undefined;
     let k: KubectlSetup;
     const wait = (env: Record<string, string>) => runScript("existing-device-plugin-wait.sh", {
         GM_NODE_SELECTOR: selectorString(PLACEMENT), GM_DAEMONSET: MANAGED_PLUGIN_NAME, GM_RESOURCE_NAME: "nvidia.com/gpu",
@@ -33,12 +33,8 @@ describe("existing cluster, manifest mode: NVIDIA's plugin on the GPU nodes only
     }, k, undefined, 90_000);
 
     before(async () => {
-        const harness = await loadControlPlaneHarness();
-        if (typeof harness === "string") {
-            missing = harness;
-            return;
-        }
-        cp = await harness.startControlPlane({});
+        if (missing) return;
+        cp = await startControlPlane({});
         k = { kubectlPath: cp.kubectlPath, kubeconfig: cp.kubeconfig, cacheDir: fs.mkdtempSync(path.join(os.tmpdir(), "gm-kcache-")) };
         await cp.addGpuNode("gpu-1", { ...NOTHING_YET, labels: { "nvidia.com/gpu.present": "true" } });
         // GPU Feature Discovery's count label: the wait then expects exactly 2 (x shares).
