@@ -214,6 +214,8 @@ export class GpuVerification extends pulumi.ComponentResource {
                 workload, image, hostImageId: args.workloadImageIds?.[workload], profile: args.profile, kubeconfig,
                 provider: args.provider, namespace: namespace.metadata.name, clusterStartToken: startToken,
                 timeoutSeconds: spec.timeoutSeconds, runId: spec.runId, rerunToken: token,
+                // With time-slicing, one share of the resource the plugin advertises (`nvidia.com/gpu.shared` when renamed).
+                resourceName: args.sharing?.resourceName,
                 loadAfter: [previousLoad], runAfter: [previous],
                 deletedWith: args.deletedWith,
             }, this);
