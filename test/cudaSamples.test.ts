@@ -171,6 +171,32 @@ test("nbody on an RTX 2080 with Max-Q Design", () => {
     }));
 });
 
+test("nbody on an RTX 2060 with Max-Q Design, named by an old driver (no NVIDIA prefix), with the usage text", () => {
+    assert.deepEqual(parseNbody(fixture("nbody-rtx2060-maxq-old-driver-name-docker.txt")), nb({
+        device: "GeForce RTX 2060 with Max-Q Design", computeCapability: "7.5", precision: "single", bodies: 30720,
+        iterations: 10, totalTimeMs: 69.28, billionInteractionsPerSecond: 136.219, gflops: 2724.379, flopsPerInteraction: 20,
+        warnings: ["MapSMtoCores for SM 7.5 is undefined.  Default to use 64 Cores/SM"],
+    }));
+});
+
+test("nbody on an RTX 4090 with a sample too old for SM 8.9", () => {
+    assert.deepEqual(parseNbody(fixture("nbody-rtx4090-sm89-unknown-partial.txt")), nb({
+        device: "NVIDIA GeForce RTX 4090", computeCapability: "8.9", precision: "single", bodies: 131072, iterations: 10,
+        totalTimeMs: 77.294, billionInteractionsPerSecond: 2222.671, gflops: 44453.425, flopsPerInteraction: 20,
+        warnings: [
+            "MapSMtoCores for SM 8.9 is undefined.  Default to use 128 Cores/SM",
+            "MapSMtoArchName for SM 8.9 is undefined.  Default to use Ampere",
+        ],
+    }));
+});
+
+test("nbody on an RTX 3080, usage text and NOTE line", () => {
+    assert.deepEqual(parseNbody(fixture("nbody-rtx3080-docker-partial.txt")), nb({
+        device: "NVIDIA GeForce RTX 3080", computeCapability: "8.6", precision: "single", bodies: 69632, iterations: 10,
+        totalTimeMs: 56.99, billionInteractionsPerSecond: 850.788, gflops: 17015.762, flopsPerInteraction: 20,
+    }));
+});
+
 test("nbody CUDA error line (GL interop, cuda-samples#28)", () => {
     assert.deepEqual(parseNbody(fixture("nbody-gl-interop-error-cuda-samples-28-partial.txt")), nb({
         errors: ["CUDA error at bodysystemcuda_impl.h:183 code=304(cudaErrorOperatingSystem) \"cudaGraphicsGLRegisterBuffer(&m_pGRes[i], m_pbo[i], cudaGraphicsMapFlagsNone)\""],
