@@ -54,6 +54,11 @@ export interface WorkloadRun {
     verdict: pulumi.Output<WorkloadVerdict>;
 }
 
+/** The config key of a compute workload's image, named in the wait step's fixes (e.g. a pull that fails). */
+export function workloadImageKey(workload: ComputeWorkload): string {
+    return `verification.images.${workload}`;
+}
+
 /** Seconds between two RFC 3339 times, or null when either is missing or unreadable. */
 export function secondsBetween(start: unknown, end: unknown): number | null {
     if (typeof start !== "string" || typeof end !== "string") return null;
@@ -119,6 +124,7 @@ export function runWorkload(name: string, args: WorkloadRunArgs, parent: pulumi.
             GM_JOB_NAME: job.metadata.name,
             GM_JOB_UID: job.metadata.uid,
             GM_TIMEOUT_SECONDS: String(args.timeoutSeconds),
+            GM_IMAGE_KEY: workloadImageKey(args.workload),
         },
     }, { parent, dependsOn: [job] });
 

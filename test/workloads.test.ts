@@ -133,6 +133,19 @@ test("vectorAdd Test PASSED but a failed Job is not a pass", () => {
     assert.deepEqual(v.reasons, ["the vectorAdd Job did not complete successfully"]);
 });
 
+test("a failed Job's reason keeps the wait step's whole failure, fix included (it comes after a long found state)", () => {
+    // As verification-wait.sh words an image pull that never succeeds (found: the kubelet's message).
+    const failure = "the verification pod gpu-verify-vectoradd-dee13cd258-mx2dk is stuck: ImagePullBackOff for 15s " +
+        "(found: ImagePullBackOff: Back-off pulling image \"registry.example:5000/lab/vectoradd:typo\": ErrImagePull: Error response " +
+        "from daemon: manifest for registry.example:5000/lab/vectoradd:typo not found: manifest unknown: manifest unknown). " +
+        "Fix: the node cannot pull 'registry.example:5000/lab/vectoradd:typo': check the image name (gpu-minikube:verification.images.vectorAdd) " +
+        "and the host's network access to its registry (diagnostics above)";
+    const v = evaluateVectorAdd(evidence("", false, VA_IMAGE, { failure: `${failure}\n` }));
+    assert.deepEqual(v.reasons, [`the vectorAdd Job did not complete successfully (${failure})`, "vectorAdd printed no \"Test PASSED\" line (empty log)"]);
+    const long = evaluateNbody(evidence("", false, NB_IMAGE, { failure: "x".repeat(5000) }));
+    assert.ok(long.reasons[0].length < 2100, "still bounded");
+});
+
 test("vectorAdd with an empty log and a failed Job says both", () => {
     const v = evaluateVectorAdd(evidence("", false));
     assert.deepEqual(v.reasons, ["the vectorAdd Job did not complete successfully", "vectorAdd printed no \"Test PASSED\" line (empty log)"]);
