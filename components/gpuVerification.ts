@@ -51,7 +51,7 @@ export interface GpuVerificationArgs {
     workloads?: readonly WorkloadId[];
     /** Image per compute workload (`verification.images`); required for each one in `workloads`. Default: none. */
     workloadImages?: Partial<Record<ComputeWorkload, string>>;
-    /** The host's pulled image id per compute workload (WorkloadImages), so a new digest loads again. Default: none. */
+    /** The host's pulled image id per compute workload (WorkloadImages): each image load waits for its pull. Default: none. */
     workloadImageIds?: Partial<Record<ComputeWorkload, pulumi.Input<string>>>;
     /**
      * GPU sharing to prove: `replicas` pods, each asking one `resourceName`, must run at once on the

@@ -11,7 +11,11 @@ export interface WorkloadRunArgs {
     workload: ComputeWorkload;
     /** Its image (`verification.images.<workload>`). */
     image: string;
-    /** The pulled image's id on the host: a new digest behind the same tag loads it again. Default: none. */
+    /**
+     * The pulled image's id on the host: the image load waits for the pull, and runs again when the id changes. The
+     * load skips an image the node already lists by name, so a new digest behind the same tag is not loaded again:
+     * a changed image needs a new tag (which also makes a new Job). Default: none.
+     */
     hostImageId?: pulumi.Input<string>;
     /** minikube profile the image is loaded into. */
     profile: string;
