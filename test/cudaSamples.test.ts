@@ -56,6 +56,10 @@ test("vectorAdd in Kubernetes, driver too old, error line first (fake-gpu-operat
         [`Failed to allocate device vector A (error code ${DRIVER_OLD})!`], [DRIVER_OLD]));
 });
 
+test("vectorAdd from the default image's CUDA 12.5 build on a Quadro P400 (Pascal) in Kubernetes: success", () => {
+    assert.deepEqual(parseVectorAdd(fixture("vectoradd-cuda12.5.0-quadro-p400-k8s.txt")), va(50000, true));
+});
+
 test("vectorAdd on a GTX 750 Ti: no kernel image (partial, cuda-samples#170)", () => {
     assert.deepEqual(parseVectorAdd(fixture("vectoradd-no-kernel-image-gtx750ti-cuda-samples-170-partial.txt")), va(null, false,
         [`Failed to launch vectorAdd kernel (error code ${NO_KERNEL})!`], [NO_KERNEL]));
