@@ -51,7 +51,7 @@ export interface GpuVerificationArgs {
     workloads?: readonly WorkloadId[];
     /** Image per compute workload (`verification.images`); required for each one in `workloads`. Default: none. */
     workloadImages?: Partial<Record<ComputeWorkload, string>>;
-    /** The host's pulled image id per compute workload (WorkloadImages), so a new digest loads again. Default: none. */
+    /** The host's pulled image id per compute workload (WorkloadImages): each image load waits for its pull. Default: none. */
     workloadImageIds?: Partial<Record<ComputeWorkload, pulumi.Input<string>>>;
     /**
      * GPU sharing to prove: `replicas` pods, each asking one `resourceName`, must run at once on the
@@ -167,6 +167,7 @@ export class GpuVerification extends pulumi.ComponentResource {
                 GM_KUBECONFIG: kubeconfig,
                 GM_NAMESPACE: this.job.metadata.namespace,
                 GM_JOB_NAME: this.job.metadata.name,
+                GM_JOB_UID: this.job.metadata.uid,
                 GM_TIMEOUT_SECONDS: "60",
             },
         }, { parent: this, dependsOn: [wait] }).stdout : pulumi.output("");
@@ -214,6 +215,8 @@ export class GpuVerification extends pulumi.ComponentResource {
                 workload, image, hostImageId: args.workloadImageIds?.[workload], profile: args.profile, kubeconfig,
                 provider: args.provider, namespace: namespace.metadata.name, clusterStartToken: startToken,
                 timeoutSeconds: spec.timeoutSeconds, runId: spec.runId, rerunToken: token,
+                // With time-slicing, one share of the resource the plugin advertises (`nvidia.com/gpu.shared` when renamed).
+                resourceName: args.sharing?.resourceName,
                 loadAfter: [previousLoad], runAfter: [previous],
                 deletedWith: args.deletedWith,
             }, this);

@@ -1,6 +1,9 @@
 /** A published FP32 `nbody -benchmark` result for one GPU model. */
 export interface NbodyReference {
-    /** The GPU name exactly as nbody prints it (`> Compute X.Y CUDA device: [NAME]`), which is nvidia-smi's name. */
+    /**
+     * The GPU name exactly as the published run printed it (`> Compute X.Y CUDA device: [NAME]`, nvidia-smi's name on
+     * that driver); matched through {@link gpuModelKey}, so the same board on an older or newer driver matches.
+     */
     gpu: string;
     /** Single-precision GFLOP/s the published run printed. */
     gflops: number;
@@ -15,8 +18,9 @@ export interface NbodyReference {
 /**
  * Published FP32 nbody figures per GPU model, each from a real output kept as a fixture (see
  * test/fixtures/cuda-samples/SOURCES.md). Only runs where the GPU was not shared are listed: the Tesla T4 runs we
- * have were two pods time-sharing one GPU, so they are fixtures but not references. GPUs not listed (the H200
- * among them: no published nbody output of it was found) get no comparison and no warning.
+ * have were two pods time-sharing one GPU, so they are fixtures but not references. GPUs not listed (Hopper among
+ * them: no published FP32 nbody output of an H100, GH200 or H200 was found; CSCS's published GH200 checks are FP64
+ * across 4 GPUs) get no comparison and no warning.
  */
 export const NBODY_REFERENCES: readonly NbodyReference[] = [
     {
@@ -28,6 +32,16 @@ export const NBODY_REFERENCES: readonly NbodyReference[] = [
         gpu: "NVIDIA A100-SXM4-80GB", gflops: 13936.007, bodies: 2000128,
         source: "NGC batch job `nbody -benchmark -numbodies=2000000` on dgxa100.80g.1.norm (public tutorial)",
         fixture: "nbody-a100-sxm4-80gb-2m-partial.txt",
+    },
+    {
+        gpu: "NVIDIA GeForce RTX 4090", gflops: 44453.425, bodies: 131072,
+        source: "docker run nvcr.io/nvidia/k8s/cuda-sample:nbody nbody -gpu -benchmark (public notes)",
+        fixture: "nbody-rtx4090-sm89-unknown-partial.txt",
+    },
+    {
+        gpu: "NVIDIA GeForce RTX 3080", gflops: 17015.762, bodies: 69632,
+        source: "docker run nvcr.io/nvidia/k8s/cuda-sample:nbody nbody -gpu -benchmark (public setup notes)",
+        fixture: "nbody-rtx3080-docker-partial.txt",
     },
     {
         gpu: "NVIDIA GeForce RTX 4080 Laptop GPU", gflops: 14203.022, bodies: 1000192,
@@ -59,13 +73,32 @@ export const NBODY_REFERENCES: readonly NbodyReference[] = [
         source: "nbody -benchmark on WSL2 (public setup notes)",
         fixture: "nbody-rtx2060-wsl2-partial.txt",
     },
+    {
+        // Named by a driver from before the "NVIDIA " prefix; today's drivers call it "NVIDIA GeForce RTX 2060 with Max-Q Design".
+        gpu: "GeForce RTX 2060 with Max-Q Design", gflops: 2724.379, bodies: 30720,
+        source: "docker run nvcr.io/nvidia/k8s/cuda-sample:nbody nbody -gpu -benchmark on WSL2 (Docker's docs, Japanese edition)",
+        fixture: "nbody-rtx2060-maxq-old-driver-name-docker.txt",
+    },
 ];
 
 /** Below this share of the published figure for the same GPU model, the nbody verdict carries a warning. */
 export const NBODY_WARNING_FRACTION = 0.1;
 
-/** The published figure for a GPU model (exact name as nbody and nvidia-smi print it), or null. */
+/**
+ * A GPU name as the driver reports it, in the form references are compared in: trimmed, runs of spaces as one, no
+ * leading `NVIDIA `, lowercase. Drivers before ~R465 named GeForce and TITAN boards without the `NVIDIA ` prefix
+ * (`GeForce RTX 2060 with Max-Q Design`, `TITAN X (Pascal)` in the published outputs here), today's drivers with it
+ * (`NVIDIA GeForce RTX 2060`; PyTorch's `get_device_name` gives `NVIDIA TITAN X (Pascal)` on a current driver),
+ * and some published copies keep trailing spaces (`NVIDIA A100-SXM4-80GB   `).
+ */
+export function gpuModelKey(name: string): string {
+    return name.trim().replace(/\s+/g, " ").replace(/^nvidia /i, "").toLowerCase();
+}
+
+/** The published figure for a GPU model (its name as nbody and nvidia-smi print it, on any driver), or null. */
 export function nbodyReferenceFor(gpu: string | null): NbodyReference | null {
     if (gpu === null) return null;
-    return NBODY_REFERENCES.find((r) => r.gpu === gpu.trim()) ?? null;
+    const key = gpuModelKey(gpu);
+    if (key === "") return null;
+    return NBODY_REFERENCES.find((r) => gpuModelKey(r.gpu) === key) ?? null;
 }

@@ -15,7 +15,7 @@ export interface WorkloadImagesArgs {
  * verification's critical path.
  */
 export class WorkloadImages extends pulumi.ComponentResource {
-    /** The pulled image per workload (its `imageId` changes when a new digest is pulled behind the same tag). */
+    /** The pulled image per workload (its `imageId` is the image's id on the host, once pulled). */
     readonly images: Partial<Record<ComputeWorkload, docker.RemoteImage>>;
 
     constructor(name: string, args: WorkloadImagesArgs, opts?: pulumi.ComponentResourceOptions) {

@@ -11,7 +11,11 @@ export interface WorkloadRunArgs {
     workload: ComputeWorkload;
     /** Its image (`verification.images.<workload>`). */
     image: string;
-    /** The pulled image's id on the host: a new digest behind the same tag loads it again. Default: none. */
+    /**
+     * The pulled image's id on the host: the image load waits for the pull, and runs again when the id changes. The
+     * load skips an image the node already lists by name, so a new digest behind the same tag is not loaded again:
+     * a changed image needs a new tag (which also makes a new Job). Default: none.
+     */
     hostImageId?: pulumi.Input<string>;
     /** minikube profile the image is loaded into. */
     profile: string;
@@ -52,6 +56,11 @@ export interface WorkloadRun {
     imageLoad: pulumi.Resource;
     /** The workload's entry of `gpuVerification.workloads`. */
     verdict: pulumi.Output<WorkloadVerdict>;
+}
+
+/** The config key of a compute workload's image, named in the wait step's fixes (e.g. a pull that fails). */
+export function workloadImageKey(workload: ComputeWorkload): string {
+    return `verification.images.${workload}`;
 }
 
 /** Seconds between two RFC 3339 times, or null when either is missing or unreadable. */
@@ -119,6 +128,7 @@ export function runWorkload(name: string, args: WorkloadRunArgs, parent: pulumi.
             GM_JOB_NAME: job.metadata.name,
             GM_JOB_UID: job.metadata.uid,
             GM_TIMEOUT_SECONDS: String(args.timeoutSeconds),
+            GM_IMAGE_KEY: workloadImageKey(args.workload),
         },
     }, { parent, dependsOn: [job] });
 

@@ -70,9 +70,15 @@ function lastLine(log: string): string | null {
     return nonEmpty.length === 0 ? null : quoteLine(nonEmpty[nonEmpty.length - 1]);
 }
 
+/** The wait step's own failure text is kept whole up to this length (it ends with the fix, after the found state). */
+const MAX_FAILURE_CHARS = 2000;
+
 function jobFailureReason(workload: string, evidence: WorkloadEvidence): string {
     const base = `the ${workload} Job did not complete successfully`;
-    return evidence.failure ? `${base} (${quoteLine(evidence.failure)})` : base;
+    if (!evidence.failure) return base;
+    // eslint-disable-next-line no-control-regex
+    const text = evidence.failure.replace(/[\u0000-\u001f\u007f]/g, " ").trim();
+    return `${base} (${text.length > MAX_FAILURE_CHARS ? `${text.slice(0, MAX_FAILURE_CHARS - 3)}...` : text})`;
 }
 
 /** vectorAdd passes only on exit 0 and its `Test PASSED` line; anything else fails with the log's own words. */

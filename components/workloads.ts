@@ -16,9 +16,12 @@ export const DEFAULT_WORKLOADS: readonly WorkloadId[] = ["nvidia-smi", "vectorAd
  * Default image per workload (`verification.images.<workload>`; `verification.image` for nvidia-smi).
  * - vectorAdd: NVIDIA's `cuda-sample:vectoradd-cuda12.5.0`, the tag NVIDIA's GPU Operator docs run; CUDA 12.5 like
  *   the nvidia-smi image, so both need the same driver (CUDA 12.x: >= 525.60.13).
- * - nbody: NGC has no nbody tag for CUDA 12.x (`nbody-cuda12.5.0` does not exist); `nbody-cuda11.7.1` is the newest,
- *   CUDA 11.7 <= 12.5, and its binary is `/cuda-samples/nbody` (ETH CSCS's ReFrame check runs exactly that).
- *   Built by CUDA 11.7 (no sm_90 code), it runs on Hopper through the driver's PTX JIT.
+ * - nbody: NGC has no nbody tag for CUDA 12.x (`nbody-cuda12.5.0` answers 404; NVIDIA/cuda-samples#384, Aug 2025: the
+ *   newest NGC tag is `vectoradd-cuda12.5.0-ubi8`). NVIDIA/k8s-samples' CI publishes nbody only under its versioned
+ *   tags and the moving `nbody` tag, whose CUDA level changes with each release, so it cannot be a pinned default.
+ *   `nbody-cuda11.7.1` is the newest versioned one, CUDA 11.7 <= 12.5, and its binary is `/cuda-samples/nbody` (ETH
+ *   CSCS's ReFrame check and published manifests run exactly that). Built by CUDA 11.7 (no sm_90 code), it runs on
+ *   Hopper through the driver's PTX JIT.
  */
 export const DEFAULT_WORKLOAD_IMAGES: Readonly<Record<WorkloadId, string>> = {
     "nvidia-smi": "nvidia/cuda:12.5.0-base-ubuntu22.04",

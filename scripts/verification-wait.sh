@@ -19,7 +19,8 @@
 #   GM_TIMEOUT_SECONDS; optional GM_JOB_UID (the Job's metadata.uid as Pulumi created it: a Job
 #   recreated by `pulumi up --refresh` has a new one, which re-runs this step), GM_PROFILE (where the
 #   failed attempts are noted), GM_POLL_SECONDS (default 2, at most 2; fractions allowed) and
-#   GM_STUCK_SECONDS (default 15).
+#   GM_STUCK_SECONDS (default 15); GM_IMAGE_KEY (the config key of the Job's image, named in fixes:
+#   verification.image, the default, or verification.images.<workload> for vectorAdd/nbody).
 # Output (last stdout line):
 #   {"stage":"verification","jobName":…,"succeeded":true|false,"pod":…,"node":…,"log":"<whole pod log>",
 #    "failure":null|"<what> (found: …). Fix: …","jobDeleted":true|false,"verifiedAt":"<UTC ISO 8601>",
@@ -37,6 +38,8 @@ require_uint GM_TIMEOUT_SECONDS 1 86400
 require_poll_seconds
 GM_STUCK_SECONDS="${GM_STUCK_SECONDS:-15}"
 require_uint GM_STUCK_SECONDS 0 3600
+GM_IMAGE_KEY="${GM_IMAGE_KEY:-verification.image}"
+require_match GM_IMAGE_KEY '^verification\.(image|images\.[A-Za-z]{1,32})$' "verification.image or verification.images.<workload>"
 GM_JOB_UID="${GM_JOB_UID:-}"
 require_match GM_JOB_UID '^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})?$' "empty or a Kubernetes object UID"
 if [ -n "${GM_PROFILE:-}" ]; then require_profile; fi
@@ -186,9 +189,9 @@ read_gpu_holders() {
 fix_for() {
     case "$1" in
         ErrImagePull | ImagePullBackOff)
-            printf '%s' "the node cannot pull '${image}': check the image name (gpu-minikube:verification.image) and the host's network access to its registry; loading it first also works: 'minikube -p <profile> image load ${image}'" ;;
+            printf '%s' "the node cannot pull '${image}': check the image name (gpu-minikube:${GM_IMAGE_KEY}) and the host's network access to its registry; loading it first also works: 'minikube -p <profile> image load ${image}'" ;;
         InvalidImageName)
-            printf '%s' "'${image}' is not a valid image reference: fix gpu-minikube:verification.image" ;;
+            printf '%s' "'${image}' is not a valid image reference: fix gpu-minikube:${GM_IMAGE_KEY}" ;;
         CreateContainerConfigError)
             printf '%s' "the pod's container configuration is invalid (see the message): check the Job spec" ;;
         NoContainerStatus)

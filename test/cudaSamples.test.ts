@@ -56,6 +56,10 @@ test("vectorAdd in Kubernetes, driver too old, error line first (fake-gpu-operat
         [`Failed to allocate device vector A (error code ${DRIVER_OLD})!`], [DRIVER_OLD]));
 });
 
+test("vectorAdd from the default image's CUDA 12.5 build on a Quadro P400 (Pascal) in Kubernetes: success", () => {
+    assert.deepEqual(parseVectorAdd(fixture("vectoradd-cuda12.5.0-quadro-p400-k8s.txt")), va(50000, true));
+});
+
 test("vectorAdd on a GTX 750 Ti: no kernel image (partial, cuda-samples#170)", () => {
     assert.deepEqual(parseVectorAdd(fixture("vectoradd-no-kernel-image-gtx750ti-cuda-samples-170-partial.txt")), va(null, false,
         [`Failed to launch vectorAdd kernel (error code ${NO_KERNEL})!`], [NO_KERNEL]));
@@ -168,6 +172,32 @@ test("nbody on an RTX 2080 with Max-Q Design", () => {
     assert.deepEqual(parseNbody(fixture("nbody-rtx2080-maxq-partial.txt")), nb({
         device: "NVIDIA GeForce RTX 2080 with Max-Q Design", computeCapability: "7.5", precision: "single", bodies: 47104,
         iterations: 10, totalTimeMs: 138.109, billionInteractionsPerSecond: 160.654, gflops: 3213.086, flopsPerInteraction: 20,
+    }));
+});
+
+test("nbody on an RTX 2060 with Max-Q Design, named by an old driver (no NVIDIA prefix), with the usage text", () => {
+    assert.deepEqual(parseNbody(fixture("nbody-rtx2060-maxq-old-driver-name-docker.txt")), nb({
+        device: "GeForce RTX 2060 with Max-Q Design", computeCapability: "7.5", precision: "single", bodies: 30720,
+        iterations: 10, totalTimeMs: 69.28, billionInteractionsPerSecond: 136.219, gflops: 2724.379, flopsPerInteraction: 20,
+        warnings: ["MapSMtoCores for SM 7.5 is undefined.  Default to use 64 Cores/SM"],
+    }));
+});
+
+test("nbody on an RTX 4090 with a sample too old for SM 8.9", () => {
+    assert.deepEqual(parseNbody(fixture("nbody-rtx4090-sm89-unknown-partial.txt")), nb({
+        device: "NVIDIA GeForce RTX 4090", computeCapability: "8.9", precision: "single", bodies: 131072, iterations: 10,
+        totalTimeMs: 77.294, billionInteractionsPerSecond: 2222.671, gflops: 44453.425, flopsPerInteraction: 20,
+        warnings: [
+            "MapSMtoCores for SM 8.9 is undefined.  Default to use 128 Cores/SM",
+            "MapSMtoArchName for SM 8.9 is undefined.  Default to use Ampere",
+        ],
+    }));
+});
+
+test("nbody on an RTX 3080, usage text and NOTE line", () => {
+    assert.deepEqual(parseNbody(fixture("nbody-rtx3080-docker-partial.txt")), nb({
+        device: "NVIDIA GeForce RTX 3080", computeCapability: "8.6", precision: "single", bodies: 69632, iterations: 10,
+        totalTimeMs: 56.99, billionInteractionsPerSecond: 850.788, gflops: 17015.762, flopsPerInteraction: 20,
     }));
 });
 

@@ -316,6 +316,13 @@ describe("workloads", () => {
         }
     });
 
+    it("each workload's wait step names its own image key in its fixes (verification.images.<workload>)", () => {
+        for (const [w, key] of [["vectoradd", "verification.images.vectorAdd"], ["nbody", "verification.images.nbody"]]) {
+            assert.equal((command(`gpu-verification-${w}-wait`).inputs.environment as Record<string, string>).GM_IMAGE_KEY, key);
+        }
+        assert.equal((command("gpu-verification-wait").inputs.environment as Record<string, string>).GM_IMAGE_KEY, undefined, "nvidia-smi: the default");
+    });
+
     it("workloads run one after the other in the configured order; image loads run ahead, one at a time", () => {
         const job = (w: string) => find("kubernetes:batch/v1:Job", `gpu-verification-${w}-job`);
         assert.ok(job("nbody").dependencies.includes(command("gpu-verification-wait").urn), "nbody after nvidia-smi");

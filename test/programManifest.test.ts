@@ -1,7 +1,8 @@
 // The whole program under Pulumi's mocks in mode "manifest" with time-slicing (4 shares, renamed):
 // minikube's addon is disabled first, NVIDIA's plugin is a ConfigMap + DaemonSet on the cluster's
 // explicit provider, readiness is 4 x the host's GPUs of nvidia.com/gpu.shared, and the verification
-// runs 4 pods at once, each asking one share, whose verdict lands in gpuVerification.sharing.
+// runs 4 pods at once, each asking one share, whose verdict lands in gpuVerification.sharing; then
+// vectorAdd runs on one share of the same renamed resource.
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -14,6 +15,7 @@ import { output, Program, programMocks, scriptOf } from "./harness/programMocks"
 
 const H200_UUID = "GPU-6121f79f-64c1-4fce-d205-887843b4899e";
 const POD_LOG = fs.readFileSync(path.join(__dirname, "fixtures", "nvidia-smi", "smi-combined.txt"), "utf8");
+const VECTORADD_LOG = fs.readFileSync(path.join(__dirname, "fixtures", "cuda-samples", "vectoradd-h200-sm90.txt"), "utf8");
 
 const CONFIG = {
     profile: "lab-42",
@@ -21,8 +23,8 @@ const CONFIG = {
         mode: "manifest", timeoutSeconds: 99, image: "registry.example:5000/mirror/k8s-device-plugin:v0.20.0",
         sharing: { strategy: "timeSlicing", replicas: 4, renameByDefault: true },
     },
-    // The sharing check is what this file is about: no compute workloads after it.
-    verification: { workloads: ["nvidia-smi"] },
+    // The default workloads: vectorAdd runs after the sharing check, on one share.
+    verification: { workloads: ["nvidia-smi", "vectorAdd"] },
 };
 
 const sharedPod = (name: string, start: number, end: number) => ({
@@ -69,6 +71,10 @@ const mocks = programMocks({
     config: CONFIG,
     scriptStdout: SCRIPT_STDOUT,
     probeStdout: PROBE_STDOUT,
+    // vectorAdd's wait step reads its own Job's log.
+    jobStdout: (job) => job.startsWith("gpu-verify-vectoradd-")
+        ? { ...(SCRIPT_STDOUT["verification-wait.sh"] as object), jobName: job, log: VECTORADD_LOG }
+        : undefined,
     resourceState: { "docker:index/remoteImage:RemoteImage": { repoDigest: "nvidia/cuda@sha256:abcd" } },
 });
 const { registered, find, command } = mocks;
@@ -150,6 +156,16 @@ describe("sharing verification", () => {
         const step = command("gpu-verification-sharing");
         assert.equal(scriptOf(step.inputs.create), "verification-sharing.sh");
         assert.ok(step.dependencies.includes(command("gpu-verification-wait").urn));
+    });
+
+    it("vectorAdd runs after the sharing check on one nvidia.com/gpu.shared (the node advertises no nvidia.com/gpu)", async () => {
+        const job = find("kubernetes:batch/v1:Job", "gpu-verification-vectoradd-job");
+        const spec = job.inputs as { spec: { template: { spec: { containers: Array<{ resources: { limits: Record<string, string> } }> } } } };
+        assert.deepEqual(spec.spec.template.spec.containers[0].resources.limits, { "nvidia.com/gpu.shared": "1" });
+        assert.ok(job.dependencies.includes(command("gpu-verification-wait").urn), "after the sharing Job was awaited");
+        assert.doesNotThrow(() => new Job(spec as ConstructorParameters<typeof Job>[0]).validate());
+        const v = await output(program.gpuVerification) as { workloads?: Record<string, { passed: boolean }> };
+        assert.equal(v.workloads?.vectorAdd?.passed, true);
     });
 
     it("gpuVerification.sharing reports the verdict; gpuAllocatable shows the shares", async () => {

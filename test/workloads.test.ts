@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { Job } from "kubernetes-models/batch/v1";
 
 import { parseNbody } from "../components/cudaSamples";
-import { NBODY_REFERENCES, nbodyReferenceFor } from "../components/nbodyReference";
+import { gpuModelKey, NBODY_REFERENCES, nbodyReferenceFor } from "../components/nbodyReference";
 import { verificationJobName } from "../components/verificationJob";
 import { buildWorkloadJob, workloadJobName, WorkloadJobSpec } from "../components/workloadJob";
 import { DEFAULT_WORKLOAD_IMAGES, DEFAULT_WORKLOADS, NBODY_NUM_BODIES } from "../components/workloads";
@@ -133,6 +133,19 @@ test("vectorAdd Test PASSED but a failed Job is not a pass", () => {
     assert.deepEqual(v.reasons, ["the vectorAdd Job did not complete successfully"]);
 });
 
+test("a failed Job's reason keeps the wait step's whole failure, fix included (it comes after a long found state)", () => {
+    // As verification-wait.sh words an image pull that never succeeds (found: the kubelet's message).
+    const failure = "the verification pod gpu-verify-vectoradd-dee13cd258-mx2dk is stuck: ImagePullBackOff for 15s " +
+        "(found: ImagePullBackOff: Back-off pulling image \"registry.example:5000/lab/vectoradd:typo\": ErrImagePull: Error response " +
+        "from daemon: manifest for registry.example:5000/lab/vectoradd:typo not found: manifest unknown: manifest unknown). " +
+        "Fix: the node cannot pull 'registry.example:5000/lab/vectoradd:typo': check the image name (gpu-minikube:verification.images.vectorAdd) " +
+        "and the host's network access to its registry (diagnostics above)";
+    const v = evaluateVectorAdd(evidence("", false, VA_IMAGE, { failure: `${failure}\n` }));
+    assert.deepEqual(v.reasons, [`the vectorAdd Job did not complete successfully (${failure})`, "vectorAdd printed no \"Test PASSED\" line (empty log)"]);
+    const long = evaluateNbody(evidence("", false, NB_IMAGE, { failure: "x".repeat(5000) }));
+    assert.ok(long.reasons[0].length < 2100, "still bounded");
+});
+
 test("vectorAdd with an empty log and a failed Job says both", () => {
     const v = evaluateVectorAdd(evidence("", false));
     assert.deepEqual(v.reasons, ["the vectorAdd Job did not complete successfully", "vectorAdd printed no \"Test PASSED\" line (empty log)"]);
@@ -161,6 +174,30 @@ test("every published reference equals what its fixture says, and is an FP32 run
     assert.equal(nbodyReferenceFor("Tesla T4"), null, "shared-GPU runs are not references");
     assert.equal(nbodyReferenceFor("NVIDIA H200"), null);
     assert.equal(nbodyReferenceFor(null), null);
+});
+
+test("a reference matches its board under any driver's spelling of the name, and nothing else", () => {
+    // Drivers before the "NVIDIA " prefix printed the first two; today's print the second two.
+    assert.equal(nbodyReferenceFor("NVIDIA TITAN X (Pascal)")?.gpu, "TITAN X (Pascal)");
+    assert.equal(nbodyReferenceFor("NVIDIA GeForce RTX 2060 with Max-Q Design")?.gpu, "GeForce RTX 2060 with Max-Q Design");
+    assert.equal(nbodyReferenceFor("GeForce RTX 2060")?.gpu, "NVIDIA GeForce RTX 2060");
+    assert.equal(nbodyReferenceFor("  NVIDIA  A100-SXM4-80GB   ")?.gpu, "NVIDIA A100-SXM4-80GB");
+    assert.equal(nbodyReferenceFor("nvidia geforce rtx 4090")?.gpu, "NVIDIA GeForce RTX 4090");
+    // Another board of the same family is not the same model.
+    assert.equal(nbodyReferenceFor("NVIDIA GeForce RTX 2060 SUPER"), null);
+    assert.equal(nbodyReferenceFor("NVIDIA A100-SXM4-40GB"), null);
+    assert.equal(nbodyReferenceFor("NVIDIA"), null);
+    assert.equal(nbodyReferenceFor(""), null);
+    const keys = NBODY_REFERENCES.map((r) => gpuModelKey(r.gpu));
+    assert.equal(new Set(keys).size, keys.length, "one reference per model");
+});
+
+test("nbody on a TITAN X (Pascal) under a current driver's name is compared with the published run", () => {
+    const log = fixture("nbody-titanx-pascal-docker-partial.txt").replace("[TITAN X (Pascal)]", "[NVIDIA TITAN X (Pascal)]");
+    const v = evaluateNbody(evidence(log, true, NB_IMAGE));
+    assert.equal(v.metrics?.device, "NVIDIA TITAN X (Pascal)");
+    assert.equal(v.metrics?.reference?.gpu, "TITAN X (Pascal)");
+    assert.equal(v.metrics?.fractionOfReference, 1);
 });
 
 test("nbody on an un-shared A100 passes at 100 % of its reference, no warning", () => {

@@ -13,7 +13,7 @@ import { parseSummary } from "../components/hostCommand";
 import { buildVerificationJob } from "../components/verificationJob";
 import { evaluateVerification } from "../components/verificationResult";
 import { buildWorkloadJob, WorkloadJobSpec } from "../components/workloadJob";
-import { workloadVerdictFromSummary } from "../components/workloadRun";
+import { workloadImageKey, workloadVerdictFromSummary } from "../components/workloadRun";
 import { DEFAULT_WORKLOAD_IMAGES } from "../components/workloads";
 import { withWorkloads } from "../components/workloadVerdict";
 
@@ -29,7 +29,9 @@ interface ControlPlane {
 }
 interface Harness {
     controlPlaneMissing(): string | undefined;
-    startControlPlane(options: { failingImages?: Record<string, number>; podStageDelay?: { minMs: number; maxMs: number } }): Promise<ControlPlane>;
+    startControlPlane(options: {
+        failingImages?: Record<string, number>; unpullableImages?: string[]; podStageDelay?: { minMs: number; maxMs: number };
+    }): Promise<ControlPlane>;
 }
 
 // Loaded by a computed path so this file compiles before the harness is merged; until then it is skipped.
@@ -46,6 +48,8 @@ const NB_IMAGE = DEFAULT_WORKLOAD_IMAGES.nbody;
 const SMI_IMAGE = DEFAULT_WORKLOAD_IMAGES["nvidia-smi"];
 // A vectorAdd image whose container exits 1, as vectorAdd does on "no kernel image" (kwok's failing-image Stage).
 const VA_BROKEN_IMAGE = "registry.example:5000/lab/vectoradd:sm75-only";
+// A vectorAdd image the node cannot pull (the harness's ErrImagePull/ImagePullBackOff stage).
+const VA_UNPULLABLE_IMAGE = "registry.example:5000/lab/vectoradd:typo";
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const harness: Harness | undefined = fs.existsSync(HARNESS) ? (require(HARNESS) as Harness) : undefined;
@@ -55,8 +59,11 @@ const absent = harness?.controlPlaneMissing();
 const missing = !harness ? "test/harness/controlPlane.ts is not here yet (the real-tools branch, issue 11)"
     : absent && !process.env.CI ? absent : undefined;
 
-/** Runs the real verification-wait.sh against the control plane; resolves with its summary line. */
-function waitFor(cp: ControlPlane, stateDir: string, namespace: string, job: string): Promise<Record<string, unknown>> {
+/**
+ * Runs the real verification-wait.sh against the control plane; resolves with its summary line. EXTRA: more
+ * environment, as the program passes it (GM_IMAGE_KEY for a workload's Job).
+ */
+function waitFor(cp: ControlPlane, stateDir: string, namespace: string, job: string, extra: Record<string, string> = {}): Promise<Record<string, unknown>> {
     return new Promise((resolve, reject) => {
         execFile("bash", [path.join(ROOT, "scripts", "verification-wait.sh")], {
             cwd: ROOT,
@@ -70,6 +77,7 @@ function waitFor(cp: ControlPlane, stateDir: string, namespace: string, job: str
                 GM_NAMESPACE: namespace,
                 GM_JOB_NAME: job,
                 GM_TIMEOUT_SECONDS: "90",
+                ...extra,
                 ...cp.kubectlEnv(),
             },
         }, (err, stdout, stderr) => {
@@ -85,7 +93,9 @@ describe("workloads on a real control plane with kwok GPU nodes", { skip: missin
     before(async () => {
         if (!harness || absent) throw new Error(absent ?? "no harness");
         stateDir = fs.mkdtempSync(path.join(os.tmpdir(), "gm-wl-"));
-        cp = await harness.startControlPlane({ failingImages: { [VA_BROKEN_IMAGE]: 1 }, podStageDelay: { minMs: 300, maxMs: 1200 } });
+        cp = await harness.startControlPlane({
+            failingImages: { [VA_BROKEN_IMAGE]: 1 }, unpullableImages: [VA_UNPULLABLE_IMAGE], podStageDelay: { minMs: 300, maxMs: 1200 },
+        });
         await cp.addGpuNode("lab", { gpus: 1 });
     });
     after(async () => {
@@ -94,7 +104,7 @@ describe("workloads on a real control plane with kwok GPU nodes", { skip: missin
     });
 
     /** Creates NS, the nvidia-smi Job and the given workload Jobs, with kwok serving each container its log. */
-    async function runAll(ns: string, workloads: Array<[WorkloadJobSpec, string]>) {
+    async function runAll(ns: string, workloads: Array<[WorkloadJobSpec, string]>, waitEnv: Record<string, string> = {}) {
         await cp.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: ns } });
         await cp.setPodLogs(`${ns}-smi`, { namespaces: [ns], containers: ["nvidia-smi"] }, SMI_LOG);
         for (const [spec, log] of workloads) {
@@ -108,7 +118,7 @@ describe("workloads on a real control plane with kwok GPU nodes", { skip: missin
         for (const [spec] of workloads) {
             const job = buildWorkloadJob(spec, ns);
             await cp.apply(job);
-            const summary = await waitFor(cp, stateDir, ns, job.metadata.name);
+            const summary = await waitFor(cp, stateDir, ns, job.metadata.name, { GM_IMAGE_KEY: workloadImageKey(spec.workload), ...waitEnv });
             others.push([spec.workload, workloadVerdictFromSummary(spec.workload, spec.image, summary)]);
         }
         const base = evaluateVerification({
@@ -153,5 +163,18 @@ describe("workloads on a real control plane with kwok GPU nodes", { skip: missin
         assert.ok(result.reasons.some((r) => /^vectorAdd: the vectorAdd Job did not complete successfully \(verification Job .* failed/.test(r)), result.reasons.join("\n"));
         // The failed attempt is noted (the next `up` then gets a fresh Job) and the Job was deleted to free the GPU.
         assert.match(fs.readFileSync(path.join(stateDir, "profiles", "lab", "verification-failed-attempts"), "utf8"), /^wl-fail\/gpu-verify-vectoradd-/m);
+    });
+
+    it("a vectorAdd image the node cannot pull fails with the fix naming verification.images.vectorAdd", async () => {
+        const result = await runAll("wl-pull", [
+            [{ workload: "vectorAdd", image: VA_UNPULLABLE_IMAGE, timeoutSeconds: 90, runId: "" }, ""],
+        ], { GM_STUCK_SECONDS: "3" }); // given up on after 3 s stuck (the program keeps the 15 s default)
+        assert.equal(result.passed, false);
+        const va = result.workloads.vectorAdd!;
+        assert.equal(va.passed, false);
+        assert.ok(va.reasons.some((r) => r.includes("is stuck: ") && /(ErrImagePull|ImagePullBackOff)/.test(r)), va.reasons.join("\n"));
+        assert.ok(va.reasons.some((r) => r.includes(`the node cannot pull '${VA_UNPULLABLE_IMAGE}': check the image name (gpu-minikube:verification.images.vectorAdd)`)),
+            va.reasons.join("\n"));
+        assert.ok(!va.reasons.some((r) => r.includes("gpu-minikube:verification.image)")), "not the nvidia-smi image's key");
     });
 });

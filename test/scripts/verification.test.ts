@@ -351,6 +351,8 @@ describe("verification-wait.sh (real kubectl, real API server, scheduler and Job
             ["GM_TIMEOUT_SECONDS", "0"],
             ["GM_POLL_SECONDS", "3"],
             ["GM_KUBECONFIG", ""],
+            ["GM_IMAGE_KEY", "verification.images.vectorAdd; reboot"],
+            ["GM_IMAGE_KEY", "cluster.kubeconfig"],
         ];
         for (const [key, value] of bad) {
             it(`${key}=${JSON.stringify(value.length > 20 ? `${value.slice(0, 8)}…` : value)}`, async () => {
