@@ -1,7 +1,8 @@
 // Another device plugin on the nodes we would place ours on (`cluster.mode: existing`,
 // `devicePlugin.mode: manifest`). A kubelet keeps one plugin endpoint per resource name: when a second
 // plugin registers `nvidia.com/gpu`, the kubelet stops the first one's endpoint (kubernetes
-// pkg/kubelet/cm/devicemanager, "Stopping old endpoint"), so which plugin serves a node — and how many
+// pkg/kubelet/cm/devicemanager/manager.go: `Register` "always accepts newest device plugin", and
+// `addEndpoint` "Stops existing endpoint if there is any"), so which plugin serves a node — and how many
 // GPUs it advertises, with or without time-slicing — depends on which pod (re)started last. The GPU
 // Operator, GKE (`nvidia-gpu-device-plugin`, deployed on every GKE cluster) and EKS/AKS add-ons all run
 // one; in that case `devicePlugin.mode: none` verifies with theirs.
