@@ -92,7 +92,7 @@ interface CsvResult {
     driverVersion: string | null;
     /** Why a driver version column held no version. */
     driverNotes: string[];
-    /** csv tables skipped because none of their columns is known. */
+    /** csv tables skipped because none of their columns is known, or because their rows are not GPUs. */
     gpuNotes: string[];
 }
 
@@ -436,20 +436,22 @@ const GPU_IDENTITY_COLUMNS = ["index", "name", "uuid", "pci.bus_id"];
 // `kmd_version` is R610's name for the deprecated (but still answered) `driver_version`.
 const DRIVER_COLUMNS = ["kmd_version", "driver_version"];
 const KNOWN_CSV_COLUMNS = [...GPU_IDENTITY_COLUMNS, "memory.total", ...DRIVER_COLUMNS];
-// nvidia-smi prints the canonical name in the header whichever alias was queried; these cover hand-written headers.
-const COLUMN_ALIASES: Readonly<Record<string, string>> = {
-    gpu_name: "name",
-    gpu_uuid: "uuid",
-    gpu_bus_id: "pci.bus_id",
-};
+// `--query-gpu` prints the canonical column names even when asked for their `gpu_name`, `gpu_uuid`, `gpu_bus_id`
+// aliases (h200c-580-query-aliases-noindex.csv). Those names are printed by the other csv queries, whose rows are one
+// per process (`--query-compute-apps`, `--query-accounted-apps`), retired page, clock or remapped row, so a GPU shows up
+// in as many rows as it has processes (rtx2080s-610.57.04-query-compute-apps.csv): such a table never lists GPUs.
+const NOT_PER_GPU_COLUMNS = ["gpu_name", "gpu_uuid", "gpu_bus_id", "gpu_serial", "pid", "process_name"];
 
 interface CsvHeader {
-    /** Column names without units (`memory.total`), aliases resolved, in the order of the header. */
+    /** Column names without units (`memory.total`), in the order of the header. */
     columns: string[];
     /** The header as printed, for notes. */
     printed: string;
-    /** Whether any column is one this parser reads; rows under a header of strangers are skipped. */
-    known: boolean;
+    /**
+     * `gpus`: a `--query-gpu` table with a column this parser reads. `unknown`: no such column. `not-gpus`: a table of
+     * processes, retired pages or clocks. Rows are only read under `gpus`.
+     */
+    kind: "gpus" | "unknown" | "not-gpus";
     noted: boolean;
 }
 
@@ -469,18 +471,21 @@ function scanCsv(lines: string[]): CsvResult {
             ordinal = 0;
             continue;
         }
-        if (header && !header.known && header.columns.length === fields.length) {
-            // Its columns are unknown, so any reading of this row would be a guess: say so instead.
+        if (header && header.kind !== "gpus" && header.columns.length === fields.length) {
+            // Any reading of this row as a GPU would be a guess (unknown columns) or wrong (a process): say so instead.
             if (!header.noted) {
                 result.gpuNotes.push(
-                    `a csv table with the columns ${quote(header.printed)} has none this parser reads ` +
-                        `(${KNOWN_CSV_COLUMNS.join(", ")}); its rows were not read`,
+                    header.kind === "unknown"
+                        ? `a csv table with the columns ${quote(header.printed)} has none this parser reads ` +
+                              `(${KNOWN_CSV_COLUMNS.join(", ")}); its rows were not read`
+                        : `a csv table with the columns ${quote(header.printed)} lists processes, retired pages or ` +
+                              "clocks, not GPUs (one row each); its rows were not read as GPUs",
                 );
                 header.noted = true;
             }
             continue;
         }
-        if (header?.known) {
+        if (header?.kind === "gpus") {
             const row = parseCsvRow(header.columns, fields);
             const fact = row?.identified ? toCsvFact(row, ordinal++) : null;
             result.driverVersion ??= row?.driverVersion ?? null;
@@ -514,16 +519,13 @@ function parseCsvHeader(fields: string[]): CsvHeader | null {
     if (fields.length < 2 || !fields.every((field) => /^[A-Za-z][A-Za-z0-9_.]*(?: \[[^\]]*\])?$/.test(field))) {
         return null;
     }
-    const columns = fields.map((field) => {
-        const column = field.replace(/ \[[^\]]*\]$/, "");
-        return COLUMN_ALIASES[column] ?? column;
-    });
-    return {
-        columns,
-        printed: fields.join(", "),
-        known: columns.some((c) => KNOWN_CSV_COLUMNS.includes(c)),
-        noted: false,
-    };
+    const columns = fields.map((field) => field.replace(/ \[[^\]]*\]$/, ""));
+    const kind = columns.some((c) => NOT_PER_GPU_COLUMNS.includes(c))
+        ? "not-gpus"
+        : columns.some((c) => KNOWN_CSV_COLUMNS.includes(c))
+          ? "gpus"
+          : "unknown";
+    return { columns, printed: fields.join(", "), kind, noted: false };
 }
 
 interface CsvRow {

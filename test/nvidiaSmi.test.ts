@@ -276,6 +276,36 @@ test("csv: a deprecated driver_version cell falls back to kmd_version, and is ne
 });
 
 // ---------------------------------------------------------------------------------------------------------------
+// csv tables of processes and retired pages: one row per process or page, not per GPU (issue 15)
+
+const MASKED_2080S = gpu(0, "NVIDIA GeForce RTX 2080 ...", null, 8192, "00000000:0C:00.0");
+
+test("R610 table of a GeForce RTX 2080 SUPER under load, with two compute processes", () => {
+    assert.deepEqual(parseNvidiaSmi(fixture("rtx2080s-610.57.04-load-table.txt")), report("610.57.04", "13.3", [MASKED_2080S]));
+});
+
+test("--query-compute-apps csv: two ffmpeg processes on one GPU are not two GPUs", () => {
+    const r = parseNvidiaSmi(fixture("rtx2080s-610.57.04-query-compute-apps.csv"));
+    assert.deepEqual(r.gpus, []);
+    assert.equal(r.driverVersion, null);
+    assert.match(r.notes.join("\n"), /timestamp, gpu_name, gpu_bus_id, gpu_serial, gpu_uuid, pid/);
+});
+
+test("--query-compute-apps csv from Windows: ten desktop processes on one GPU are not ten GPUs", () => {
+    assert.deepEqual(parseNvidiaSmi(fixture("win-rtx2080s-591.86-query-compute-apps.csv")).gpus, []);
+});
+
+test("--query-retired-pages csv: one row per retirement cause is not a GPU", () => {
+    assert.deepEqual(parseNvidiaSmi(fixture("rtx2080s-610.57.04-query-retired-pages.csv")).gpus, []);
+});
+
+test("table, then the process and retired-page csv tables of the same moment: still one GPU", () => {
+    const log = ["rtx2080s-610.57.04-load-table.txt", "rtx2080s-610.57.04-query-compute-apps.csv",
+        "rtx2080s-610.57.04-query-retired-pages.csv"].map(fixture).join("\n");
+    assert.deepEqual(parseNvidiaSmi(log), report("610.57.04", "13.3", [MASKED_2080S]));
+});
+
+// ---------------------------------------------------------------------------------------------------------------
 // Labels this parser does not know: nulls with a reason, never a wrong value (issue 15)
 
 test("a banner with unknown version labels gives null versions and says why", () => {
