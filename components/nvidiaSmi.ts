@@ -251,9 +251,11 @@ function versionsOnLine(line: string): Versions {
     // Table banner: "| NVIDIA-SMI 580.159.04   Driver Version: 580.159.04   CUDA Version: 13.0 |", from R610
     // "| NVIDIA-SMI 610.43.02   KMD Version: 610.43.02   CUDA UMD Version: 13.3 |". Only read with "NVIDIA-SMI <version>"
     // on the same line, so that unrelated "CUDA Version: x" log lines (PyTorch, nvcc) are not mistaken for the driver's.
+    // A line framed like the table ("| NVIDIA-SMI 610.43.02 ... |") is the banner even when it has no "Label:" at all,
+    // so that a relabelled or cut banner is reported rather than silently skipped.
     const banner = /NVIDIA-SMI\s+\d[\w.-]*(.*)$/.exec(line);
-    if (banner && (banner[1] ?? "").includes(":")) {
-        return bannerVersions(banner[1] ?? "");
+    if (banner && ((banner[1] ?? "").includes(":") || /^\s*\|\s*NVIDIA-SMI\s/.test(line))) {
+        return bannerVersions(banner[1] ?? "", line);
     }
     // `-q` and `--version` pad the key with spaces before the colon ("DRIVER version      : 580.159.04"). R610 appends
     // a note to the old keys in -q ("610.43.02 [Deprecated; ... Use KMD Version instead]") and replaces their value in
@@ -269,8 +271,11 @@ function versionsOnLine(line: string): Versions {
         : { driverVersion: null, cudaVersion: version, driverNotes: [], cudaNotes: notes };
 }
 
-/** Reads the "Label: value" pairs after `NVIDIA-SMI <version>`; labels it does not know are reported, never used. */
-function bannerVersions(rest: string): Versions {
+/**
+ * Reads the "Label: value" pairs after `NVIDIA-SMI <version>` (`rest` of the banner `line`); labels it does not know
+ * are reported, never used.
+ */
+function bannerVersions(rest: string, line: string): Versions {
     const known = new Map<string, string>();
     const unknown: string[] = [];
     for (const match of rest.matchAll(/([A-Za-z][A-Za-z ]{0,40}?)\s*:\s*([^\s|]*)/g)) {
@@ -285,7 +290,12 @@ function bannerVersions(rest: string): Versions {
     }
     const shown = unknown.slice(0, MAX_QUOTED_LABELS).map(quote).join(", ");
     const more = unknown.length > MAX_QUOTED_LABELS ? ` and ${unknown.length - MAX_QUOTED_LABELS} more` : "";
-    const strangers = unknown.length > 0 ? `; it has labels this parser does not read: ${shown}${more}` : "";
+    const strangers =
+        unknown.length > 0
+            ? `; it has labels this parser does not read: ${shown}${more}`
+            : known.size === 0
+              ? ` ${quote(line)}, which has no "Label: value" at all`
+              : "";
     const driver = pickBannerVersion(known, DRIVER_LABELS, "driver version", strangers);
     const cuda = pickBannerVersion(known, CUDA_LABELS, "CUDA version", strangers);
     return {

@@ -320,6 +320,21 @@ test("a banner with unknown version labels gives null versions and says why", ()
     assert.match(notes, /no CUDA version label/);
 });
 
+test("a banner with no \"Label:\" at all gives a null driver version and says why, quoting the banner", () => {
+    // Synthetic: a relabelling without colons; no driver prints this today. Before, such a banner was skipped silently.
+    const banner = "| NVIDIA-SMI 700.12              Kernel Driver 700.12       CUDA Runtime 14.1          |";
+    const r = parseNvidiaSmi(`${banner}\n`);
+    assert.equal(r.driverVersion, null);
+    assert.equal(r.cudaVersion, null);
+    assert.match(r.notes.join("\n"), /no driver version label/);
+    assert.ok(r.notes.join("\n").includes(JSON.stringify(banner)), r.notes.join("\n"));
+    const verdict = evaluateVerification({
+        jobSucceeded: true, log: banner, node: "n", image: "i", minGpus: 0, hostDriverVersion: "700.12", hostGpuUuids: [],
+    });
+    assert.deepEqual(verdict.reasons.length, 1);
+    assert.match(verdict.reasons[0] ?? "", /^could not read the driver version .*Kernel Driver 700\.12/);
+});
+
 test("an unreadable value under a known banner label is null with a reason", () => {
     const r = parseNvidiaSmi("| NVIDIA-SMI 610.62     KMD Version: ERR!     CUDA UMD Version: 13.3     |\n");
     assert.equal(r.driverVersion, null);
