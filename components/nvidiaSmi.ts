@@ -451,6 +451,9 @@ const KNOWN_CSV_COLUMNS = [...GPU_IDENTITY_COLUMNS, "memory.total", ...DRIVER_CO
 // per process (`--query-compute-apps`, `--query-accounted-apps`), retired page, clock or remapped row, so a GPU shows up
 // in as many rows as it has processes (rtx2080s-610.57.04-query-compute-apps.csv): such a table never lists GPUs.
 const NOT_PER_GPU_COLUMNS = ["gpu_name", "gpu_uuid", "gpu_bus_id", "gpu_serial", "pid", "process_name"];
+// A query of one field prints lines without a comma (h200e-580-query-driver-version-only.csv). Only fields whose every
+// value can be checked are read that way: a lone "name" line over any text would otherwise make up a GPU.
+const ONE_COLUMN_HEADERS = [...DRIVER_COLUMNS, "uuid"];
 
 interface CsvHeader {
     /** Column names without units (`memory.total`), in the order of the header. */
@@ -468,9 +471,9 @@ interface CsvHeader {
 function scanCsv(lines: string[]): CsvResult {
     const result: CsvResult = { facts: [], driverVersion: null, driverNotes: [], gpuNotes: [] };
     let header: CsvHeader | null = null;
-    let ordinal = 0;
+    let block = new CsvBlock();
     for (const line of lines) {
-        const fields = line.includes(",") ? line.split(",").map((field) => field.trim()) : null;
+        const fields = csvFields(line, header);
         if (fields === null || fields.length > MAX_CSV_FIELDS) {
             header = null;
             continue;
@@ -478,7 +481,7 @@ function scanCsv(lines: string[]): CsvResult {
         const columns = parseCsvHeader(fields);
         if (columns) {
             header = columns;
-            ordinal = 0;
+            block = new CsvBlock();
             continue;
         }
         if (header && header.kind !== "gpus" && header.columns.length === fields.length) {
@@ -496,8 +499,9 @@ function scanCsv(lines: string[]): CsvResult {
             continue;
         }
         if (header?.kind === "gpus") {
-            const row = parseCsvRow(header.columns, fields);
-            const fact = row?.identified ? toCsvFact(row, ordinal++) : null;
+            // One-column rows get the strict checks of header-less output: any line without a comma could follow.
+            const row = parseCsvRow(header.columns, fields, header.columns.length === 1);
+            const fact = row?.identified ? toCsvFact(row, block.ordinalOf(row)) : null;
             result.driverVersion ??= row?.driverVersion ?? null;
             if (row && row.driverVersion === null && row.unreadableDriverCells.length > 0) {
                 result.driverNotes.push(`the csv ${row.unreadableDriverCells.join(" and ")}, which is not a version`);
@@ -511,7 +515,7 @@ function scanCsv(lines: string[]): CsvResult {
             continue;
         }
         header = null;
-        const bare = parseCsvRow(DEFAULT_CSV_COLUMNS.slice(0, fields.length), fields, true);
+        const bare = fields.length >= 3 ? parseCsvRow(DEFAULT_CSV_COLUMNS.slice(0, fields.length), fields, true) : null;
         const fact = bare ? toCsvFact(bare, 0) : null;
         if (bare && fact) {
             result.driverVersion ??= bare.driverVersion;
@@ -522,11 +526,47 @@ function scanCsv(lines: string[]): CsvResult {
 }
 
 /**
+ * The fields of a csv line. A line without a comma only counts as the header of a one-column query this parser reads,
+ * or as a row under such a header.
+ */
+function csvFields(line: string, header: CsvHeader | null): string[] | null {
+    if (line.includes(",")) {
+        return line.split(",").map((field) => field.trim());
+    }
+    const field = line.trim();
+    return field !== "" && (ONE_COLUMN_HEADERS.includes(field) || header?.columns.length === 1) ? [field] : null;
+}
+
+/**
+ * Rows without an index column are numbered in order, which is all nvidia-smi guarantees. A looped query
+ * (`-l 1`) prints the header once and then every GPU again at each sample (h200e-580-query-loop-noindex.csv): a row
+ * whose UUID or bus id was already numbered in this block is that GPU again, not the next one.
+ */
+class CsvBlock {
+    private next = 0;
+    private readonly byId = new Map<string, number>();
+
+    ordinalOf(row: CsvRow): number {
+        const ids = [row.uuid, row.busId].filter((id): id is string => id !== null);
+        const seen = ids.map((id) => this.byId.get(id)).find((n) => n !== undefined);
+        const ordinal = seen ?? this.next++;
+        for (const id of ids) {
+            this.byId.set(id, ordinal);
+        }
+        return ordinal;
+    }
+}
+
+/**
  * Recognises a csv header line by every field being a query name, such as `memory.total [MiB]`,
  * `pci.baseClass` or `power_smoothing.curr_profile.ramp_up_rate [W/s]`.
  */
 function parseCsvHeader(fields: string[]): CsvHeader | null {
-    if (fields.length < 2 || !fields.every((field) => /^[A-Za-z][A-Za-z0-9_.]*(?: \[[^\]]*\])?$/.test(field))) {
+    const oneColumn = fields.length === 1 && ONE_COLUMN_HEADERS.includes(fields[0] ?? "");
+    if (
+        (fields.length < 2 && !oneColumn) ||
+        !fields.every((field) => /^[A-Za-z][A-Za-z0-9_.]*(?: \[[^\]]*\])?$/.test(field))
+    ) {
         return null;
     }
     const columns = fields.map((field) => field.replace(/ \[[^\]]*\]$/, ""));
@@ -552,11 +592,11 @@ interface CsvRow {
 }
 
 /**
- * Reads one data row. With `strict`, used for header-less output, every present value must look exactly like what
- * nvidia-smi prints in that column, so that ordinary comma-separated log lines are not mistaken for GPUs.
+ * Reads one data row. With `strict`, used for header-less output and one-column queries, every present value must
+ * look exactly like what nvidia-smi prints in that column, so that ordinary log lines are not mistaken for GPUs.
  */
 function parseCsvRow(columns: string[], fields: string[], strict = false): CsvRow | null {
-    if (columns.length !== fields.length || (strict && fields.length < 3)) {
+    if (columns.length !== fields.length) {
         return null;
     }
     const row: CsvRow = {

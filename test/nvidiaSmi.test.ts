@@ -306,6 +306,56 @@ test("table, then the process and retired-page csv tables of the same moment: st
 });
 
 // ---------------------------------------------------------------------------------------------------------------
+// csv shapes recorded on a fifth H200 (issue 15): a looped query, one-column queries, process rows
+
+const H200E_UUID = "GPU-2e5fad2c-17f1-0eb3-a355-fa615a9b2f4a";
+
+test("csv of a looped query (-l 1) without index: four samples of one GPU are one GPU", () => {
+    assert.deepEqual(
+        parseNvidiaSmi(fixture("h200e-580-query-loop-noindex.csv")),
+        report(null, null, [gpu(0, "NVIDIA H200", H200E_UUID, null, null)]),
+    );
+});
+
+test("one-column csv: --query-gpu=driver_version with its header gives the driver version", () => {
+    assert.deepEqual(parseNvidiaSmi(fixture("h200e-580-query-driver-version-only.csv")), report("580.159.04", null, []));
+});
+
+test("one-column csv: --query-gpu=uuid with its header gives the GPU's UUID", () => {
+    assert.deepEqual(
+        parseNvidiaSmi(fixture("h200e-580-query-uuid-only.csv")),
+        report(null, null, [gpu(0, "", H200E_UUID, null, null)]),
+    );
+});
+
+test("one-column csv: a line after the header that is not a value ends it; [N/A] is no version, with a reason", () => {
+    // Built from the recorded one-column query: the header, then a cell nvidia-smi prints for unknown values.
+    const [header = ""] = fixture("h200e-580-query-driver-version-only.csv").split("\n");
+    assert.deepEqual(parseNvidiaSmi(`${header}\nsome other log line\n`), EMPTY);
+    const na = parseNvidiaSmi(`${header}\n[N/A]\n`);
+    assert.equal(na.driverVersion, null);
+    assert.match(na.notes.join("\n"), /driver_version holds "\[N\/A\]"/);
+    assert.deepEqual(parseNvidiaSmi("uuid\nnot a uuid\n"), EMPTY);
+});
+
+test("--query-gpu asked for gpu_name,gpu_bus_id prints name, pci.bus_id: read as the GPU", () => {
+    assert.deepEqual(
+        parseNvidiaSmi(fixture("h200e-580-query-aliases-vbios.csv")),
+        report(null, null, [gpu(0, "NVIDIA H200", null, null, "00000000:00:06.0")]),
+    );
+});
+
+test("H200 table with two CUDA processes, then --query-compute-apps of the same moment: one GPU", () => {
+    const table = fixture("h200e-580-table-2-processes.txt");
+    const expected = report("580.159.04", "13.0", [gpu(0, "NVIDIA H200", null, 143771, "00000000:00:06.0")]);
+    assert.deepEqual(parseNvidiaSmi(table), expected);
+    assert.deepEqual(parseNvidiaSmi(table + fixture("h200e-580-query-compute-apps.csv")), expected);
+    assert.deepEqual(parseNvidiaSmi(fixture("h200e-580-query-compute-apps.csv")).gpus, []);
+    // Asked for name,used_memory,gpu_name, --query-compute-apps prints process_name and keeps gpu_name.
+    assert.deepEqual(parseNvidiaSmi(fixture("h200e-580-query-compute-apps-aliases-none-running.csv")), EMPTY);
+});
+
+// ---------------------------------------------------------------------------------------------------------------
 // Labels this parser does not know: nulls with a reason, never a wrong value (issue 15)
 
 test("a banner with unknown version labels gives null versions and says why", () => {
