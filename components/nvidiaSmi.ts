@@ -1,7 +1,9 @@
 /**
  * Parser for the text `nvidia-smi` prints, in every shape we meet it in logs: the plain table (old 79-column and new
  * 89/91-column layouts, Linux, WSL2, Windows `nvidia-smi.exe`, inside a pod), `nvidia-smi -L`, the
- * `--query-gpu=... --format=csv` forms, `nvidia-smi -q` and `nvidia-smi --version`, alone or mixed in one log.
+ * `--query-gpu=... --format=csv` forms (with or without header, any column order, one column, looped with `-l`),
+ * `nvidia-smi -q` and `nvidia-smi --version`, alone or mixed in one log. The csv tables of the other queries
+ * (`--query-compute-apps`, `--query-retired-pages`, ...) have one row per process or page and are never read as GPUs.
  * Drivers from R610 on label the versions `KMD Version` and `CUDA UMD Version` (the old `Driver Version` and
  * `CUDA Version` labels are marked deprecated in `-q`, `--version` and `--help-query-gpu`); both spellings are read.
  *
