@@ -167,6 +167,7 @@ export class GpuVerification extends pulumi.ComponentResource {
                 GM_KUBECONFIG: kubeconfig,
                 GM_NAMESPACE: this.job.metadata.namespace,
                 GM_JOB_NAME: this.job.metadata.name,
+                GM_JOB_UID: this.job.metadata.uid,
                 GM_TIMEOUT_SECONDS: "60",
             },
         }, { parent: this, dependsOn: [wait] }).stdout : pulumi.output("");

@@ -7,7 +7,10 @@
 # Read-only: changes nothing in the cluster.
 #
 # Inputs (environment): GM_KUBECONFIG (kubeconfig text, secret), GM_NAMESPACE, GM_JOB_NAME,
+#   GM_JOB_UID (optional: the uid of the Job Pulumi created; another Job of that name is an error),
 #   GM_TIMEOUT_SECONDS (deadline for the whole snapshot).
+# Only pods the Job owns count (ownerReferences uid): the job-name label alone also matches a pod of an
+# earlier Job of the same name that is still terminating, or any pod someone labelled so.
 # Output (last stdout line):
 #   {"stage":"verification-sharing","jobName":…,"pods":[{"name":…,"phase":…,"node":…|null,
 #    "startedAt":…|null,"finishedAt":…|null,"unschedulable":…|null,"log":…}],"failedScheduling":[{"pod":…,"message":…}]}
@@ -20,6 +23,8 @@ require_env GM_NAMESPACE GM_JOB_NAME
 require_match GM_NAMESPACE '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$' "a Kubernetes namespace name (DNS-1123 label)"
 require_match GM_JOB_NAME '^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$' "a Kubernetes Job name of at most 63 lowercase letters, digits, '-' and '.'"
 require_uint GM_TIMEOUT_SECONDS 1 86400
+GM_JOB_UID="${GM_JOB_UID:-}"
+[ -z "$GM_JOB_UID" ] || require_match GM_JOB_UID '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' "a Kubernetes object uid"
 ns="$GM_NAMESPACE"
 job="$GM_JOB_NAME"
 set_poll_deadlines "$((10#$GM_TIMEOUT_SECONDS))"
@@ -28,16 +33,35 @@ private_tmpdir
 kubeconfig_from_env
 require_kubectl
 
-# One line per pod: name, phase, node, container start, container finish, PodScheduled (status|reason|message).
-POD_JSONPATH='{range .items[*]}{.metadata.name}{"\t"}{.status.phase}{"\t"}{.spec.nodeName}{"\t"}{range .status.containerStatuses[*]}{.state.terminated.startedAt}{.state.running.startedAt}{end}{"\t"}{range .status.containerStatuses[*]}{.state.terminated.finishedAt}{end}{"\t"}{range .status.conditions[?(@.type=="PodScheduled")]}{.status}{"|"}{.reason}{"|"}{.message}{end}{"\n"}{end}'
 rc=0
-pods=$(kube -n "$ns" get pods -l "job-name=${job}" -o jsonpath="$POD_JSONPATH" 2>"$GM_TMP/pods.err") || rc=$?
+job_uid=$(kube -n "$ns" get job "$job" -o jsonpath='{.metadata.uid}' 2>"$GM_TMP/job.err") || rc=$?
+if [ "$rc" -ne 0 ]; then
+    job_error=$(first_line "$(cat "$GM_TMP/job.err")")
+    if [[ $job_error == *NotFound* || $job_error == *"not found"* ]]; then
+        fail "Job ${ns}/${job} does not exist" "$job_error" \
+            "it was deleted outside Pulumi: run 'pulumi up --refresh' (Pulumi creates it again and the check re-runs)"
+    fi
+    fail "could not read Job ${ns}/${job}" "kubectl exited ${rc}: ${job_error}" \
+        "check the API server ('kubectl get --raw /readyz') and run 'pulumi up' again"
+fi
+if [ -n "$GM_JOB_UID" ] && [ "$job_uid" != "$GM_JOB_UID" ]; then
+    fail "Job ${ns}/${job} is not the one Pulumi created" "uid ${job_uid}, Pulumi created ${GM_JOB_UID}" \
+        "it was replaced outside Pulumi: run 'pulumi up --refresh'"
+fi
+
+# One line per pod: name, phase, node, container start, container finish, PodScheduled (status|reason|message),
+# owner uid (dropped once the pod is known to be the Job's).
+POD_JSONPATH='{range .items[*]}{.metadata.name}{"\t"}{.status.phase}{"\t"}{.spec.nodeName}{"\t"}{range .status.containerStatuses[*]}{.state.terminated.startedAt}{.state.running.startedAt}{end}{"\t"}{range .status.containerStatuses[*]}{.state.terminated.finishedAt}{end}{"\t"}{range .status.conditions[?(@.type=="PodScheduled")]}{.status}{"|"}{.reason}{"|"}{.message}{end}{"\t"}{.metadata.ownerReferences[?(@.kind=="Job")].uid}{"\n"}{end}'
+labelled=$(kube -n "$ns" get pods -l "job-name=${job}" -o jsonpath="$POD_JSONPATH" 2>"$GM_TMP/pods.err") || rc=$?
 if [ "$rc" -ne 0 ]; then
     fail "could not list the pods of Job ${ns}/${job}" "kubectl exited ${rc}: $(first_line "$(cat "$GM_TMP/pods.err")")" \
         "check the API server ('kubectl get --raw /readyz') and run 'pulumi up' again"
 fi
+pods=$(printf '%s\n' "$labelled" | awk -F'\t' -v uid="$job_uid" '$1 != "" && $NF == uid { sub(/\t[^\t]*$/, ""); print }')
+others=$(printf '%s\n' "$labelled" | awk -F'\t' -v uid="$job_uid" '$1 != "" && $NF != uid { printf "%s%s", sep, $1; sep = ", " }')
+[ -z "$others" ] || log "not counted (label job-name=${job}, but not owned by Job uid ${job_uid}): ${others}"
 if [ -z "$(printf '%s' "$pods" | tr -d '[:space:]')" ]; then
-    fail "Job ${ns}/${job} has no pods" "no pod with label job-name=${job}" \
+    fail "Job ${ns}/${job} has no pods" "no pod owned by Job uid ${job_uid:-?} (label job-name=${job})" \
         "run the verification again (change gpu-minikube:verification.runId); check 'kubectl -n ${ns} get pods'"
 fi
 

@@ -50,8 +50,16 @@ describe("verification-sharing.sh (real kubectl, real API server and scheduler, 
         useRealKubectl(host, cp);
         const { ns, job, node } = await sharingJob(cp, 3, 3);
         await cp.kubectlOk(["-n", ns, "wait", "--for=condition=Complete", `job/${job}`, "--timeout=120s"], { timeoutMs: 130_000 });
-        const run = await host.runScript("verification-sharing.sh", env(cp.kubeconfig, ns, job));
+        // A pod with the Job's label that the Job does not own (as one of an earlier Job of the same
+        // name, still terminating, would be): never counted as one of the Job's pods.
+        await cp.apply({
+            apiVersion: "v1", kind: "Pod", metadata: { name: `${job}-stray`, namespace: ns, labels: { "job-name": job } },
+            spec: { nodeSelector: { "gm-test/pool": "nowhere" }, containers: [{ name: "c", image: "busybox" }] },
+        });
+        const uid = (await cp.kubectlOk(["-n", ns, "get", "job", job, "-o", "jsonpath={.metadata.uid}"])).trim();
+        const run = await host.runScript("verification-sharing.sh", env(cp.kubeconfig, ns, job, { GM_JOB_UID: uid }));
         assert.equal(run.code, 0, run.stderr);
+        assert.match(run.stderr, new RegExp(`not counted .*${job}-stray`));
         const summary = summaryOf(run);
         assert.equal(summary.stage, "verification-sharing");
         const evidence = toSharingPods(summary);
@@ -109,16 +117,35 @@ describe("verification-sharing.sh (real kubectl, real API server and scheduler, 
         assert.ok(after.failedScheduling.some((f) => f.pod === pending), "it waited earlier");
     });
 
-    it("no pods: an error that says what to do", async (t) => {
+    it("no Job, another Job of the name, no pods: errors that say what to do", async (t) => {
         const cp = shared.get(t);
         if (!cp) return;
         useRealKubectl(host, cp);
-        const run = await host.runScript("verification-sharing.sh", env(cp.kubeconfig, "default", "gpu-verify-0123456789"));
-        assert.equal(run.code, 1);
-        assert.match(run.stderr, /ERROR: Job default\/gpu-verify-0123456789 has no pods/);
+        const gone = await host.runScript("verification-sharing.sh", env(cp.kubeconfig, "default", "gpu-verify-0123456789"));
+        assert.equal(gone.code, 1);
+        assert.match(gone.stderr, /ERROR: Job default\/gpu-verify-0123456789 does not exist[\s\S]*pulumi up --refresh/);
+
+        // A suspended Job has no pods; only the job-name label of an unowned pod points at it.
+        const ns = shared.unique("gpu-minikube-verification");
+        const manifest = buildVerificationJob({ image: "nvidia/cuda:12.5.0-base-ubuntu22.04", gpus: 1, timeoutSeconds: 300, runId: ns }, ns);
+        (manifest.spec as unknown as Record<string, unknown>).suspend = true;
+        await cp.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: ns } });
+        await cp.apply(manifest);
+        const job = manifest.metadata.name;
+        await cp.apply({
+            apiVersion: "v1", kind: "Pod", metadata: { name: `${job}-stray`, namespace: ns, labels: { "job-name": job } },
+            spec: { nodeSelector: { "gm-test/pool": "nowhere" }, containers: [{ name: "c", image: "busybox" }] },
+        });
+        const none = await host.runScript("verification-sharing.sh", env(cp.kubeconfig, ns, job));
+        assert.equal(none.code, 1);
+        assert.match(none.stderr, new RegExp(`ERROR: Job ${ns}/${job} has no pods`));
+
+        const replaced = await host.runScript("verification-sharing.sh", env(cp.kubeconfig, ns, job, { GM_JOB_UID: "00000000-0000-0000-0000-000000000000" }));
+        assert.equal(replaced.code, 1);
+        assert.match(replaced.stderr, /is not the one Pulumi created[\s\S]*pulumi up --refresh/);
     });
 
-    for (const [key, value] of [["GM_NAMESPACE", "a;b"], ["GM_JOB_NAME", "$(id)"], ["GM_TIMEOUT_SECONDS", "x"]]) {
+    for (const [key, value] of [["GM_NAMESPACE", "a;b"], ["GM_JOB_NAME", "$(id)"], ["GM_TIMEOUT_SECONDS", "x"], ["GM_JOB_UID", "x' -o name"]]) {
         it(`rejects ${key}=${JSON.stringify(value)} before any command`, async () => {
             host.writeStandin("kubectl", "exit 0");
             const run = await host.runScript("verification-sharing.sh", env("apiVersion: v1\nkind: Config\n", "gpu-minikube-verification-1a2b3c4d", "gpu-verify-0123456789", { [key]: value }));
