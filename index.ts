@@ -146,6 +146,10 @@ function existingStack(): StackOutputs {
         sharing: cfg.devicePlugin.sharing,
         timeoutSeconds: cfg.devicePlugin.timeoutSeconds,
         nodesToken: cluster.gpuNodesToken,
+        // Another plugin on the placed nodes (GPU Operator, GKE, a cloud add-on) stops the deploy.
+        otherPlugins: cluster.observed.apply((o) => ({
+            plugins: o.devicePlugins, listError: o.devicePluginsError, placedNodes: o.nodes.map((n) => n.name),
+        })),
     }, { dependsOn: [cluster.ready] });
     const verification = new GpuNodeVerification("gpu-node-verification", {
         cluster,

@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { GpuCluster } from "./cluster";
 import { hostProbe, parseSummary } from "./hostCommand";
 import { gpuNodes, gpuNodesToken, NodeFacts, parseNodeRows } from "./gpuNodes";
+import { DevicePluginDaemonSet, parseDevicePluginRows } from "./foreignDevicePlugin";
 import { inspectKubeconfig } from "./kubeconfig";
 
 /** Arguments of {@link ExistingCluster}. */
@@ -30,6 +31,10 @@ export interface ExistingClusterObservation {
     nodes: NodeFacts[];
     /** Our verification runs that left a node failed, stuck or timed out (to be retried). */
     incompleteRuns: string[];
+    /** Device-plugin DaemonSets in the cluster (any namespace, ours included), with their pods' nodes. */
+    devicePlugins: DevicePluginDaemonSet[];
+    /** Why DaemonSets could not be listed (then {@link devicePlugins} is empty), or null. */
+    devicePluginsError: string | null;
 }
 
 /**
@@ -96,6 +101,8 @@ export class ExistingCluster extends pulumi.ComponentResource implements GpuClus
                 nodes: parseNodeRows(typeof s.nodes === "string" ? s.nodes : "")
                     .map((n) => (gpuNodeLabels === undefined ? n : { ...n, isGpuNode: true })),
                 incompleteRuns: typeof s.incompleteRuns === "string" ? s.incompleteRuns.split(",").filter((r) => r !== "") : [],
+                devicePlugins: parseDevicePluginRows(s.devicePlugins),
+                devicePluginsError: typeof s.devicePluginsError === "string" && s.devicePluginsError !== "" ? s.devicePluginsError : null,
             };
         });
         this.incarnation = this.observed.apply((o) => `existing-${o.clusterUid}`);

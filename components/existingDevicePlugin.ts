@@ -5,6 +5,7 @@ import { DEFAULT_DEVICE_PLUGIN_IMAGE, SharingConfig } from "./config";
 import {
     buildPluginConfigMap, buildPluginDaemonSet, DEFAULT_SHARING, MANAGED_PLUGIN_NAME, sharedResourceName, sharesPerGpu,
 } from "./devicePluginManifest";
+import { DevicePluginDaemonSet, foreignPluginConflicts, foreignPluginMessage } from "./foreignDevicePlugin";
 import { hostScript, parseSummary } from "./hostCommand";
 import { toGpuAllocatable } from "./devicePlugin";
 
@@ -43,6 +44,22 @@ export interface ExistingDevicePluginArgs {
     timeoutSeconds?: number;
     /** Changes whenever the GPU nodes' facts change, so the wait runs again then. Default: none. */
     nodesToken?: pulumi.Input<string>;
+    /**
+     * The device plugins the cluster already runs and the nodes the placement selects now (the observe
+     * probe's view). Another plugin with a pod on one of those nodes fails this component before any
+     * object is applied; plugins that could not be listed give a warning. Default: none known.
+     */
+    otherPlugins?: pulumi.Input<OtherDevicePlugins>;
+}
+
+/** What {@link ExistingDevicePluginArgs.otherPlugins} says. */
+export interface OtherDevicePlugins {
+    /** Device-plugin DaemonSets in the cluster (ours may be among them: it is left out by name). */
+    plugins: DevicePluginDaemonSet[];
+    /** Why they could not be listed, or null. */
+    listError: string | null;
+    /** The nodes the plugin's placement selects. */
+    placedNodes: string[];
 }
 
 /**
@@ -85,10 +102,26 @@ export class ExistingDevicePlugin extends pulumi.ComponentResource {
         const configMap = buildPluginConfigMap(spec);
         const daemonSet = placeOnNodes(buildPluginDaemonSet(spec), args.placement);
 
+        // Checked before anything is applied: the objects' annotations wait for it, so a conflict
+        // fails their registration and nothing reaches the cluster.
+        const own = `${daemonSet.metadata.namespace}/${daemonSet.metadata.name}`;
+        const clear = pulumi.output(args.otherPlugins ?? { plugins: [], listError: null, placedNodes: [] }).apply((o) => {
+            if (o.listError !== null) {
+                void pulumi.log.warn("could not look for a device plugin already running on the GPU nodes (listing DaemonSets: " +
+                    `${o.listError}); if the cluster runs one, use devicePlugin.mode none instead of manifest`, this);
+            }
+            const check = foreignPluginConflicts(o.plugins, own, o.placedNodes);
+            if (check.unknown.length > 0) {
+                void pulumi.log.warn(`device plugin DaemonSet(s) ${check.unknown.join(", ")}: could not list their pods, so ` +
+                    "whether they run on the GPU nodes is unknown; two plugins on one node make its GPU count unreliable", this);
+            }
+            if (check.conflicts.length > 0) throw new pulumi.ResourceError(foreignPluginMessage(check.conflicts), this);
+            return true;
+        });
         // The incarnation as an annotation: a cluster rebuilt under the same API server gets the
         // objects applied again (server-side apply creates what is missing).
         const annotations = (extra: Record<string, string> = {}) =>
-            args.cluster.incarnation.apply((t) => ({ ...extra, "gpu-minikube/cluster-incarnation": t }));
+            pulumi.all([args.cluster.incarnation, clear]).apply(([t]) => ({ ...extra, "gpu-minikube/cluster-incarnation": t }));
         const cm = new k8s.core.v1.ConfigMap(`${name}-config`, {
             metadata: { ...configMap.metadata, annotations: annotations() },
             data: configMap.data,

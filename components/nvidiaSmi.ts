@@ -1,7 +1,9 @@
 /**
  * Parser for the text `nvidia-smi` prints, in every shape we meet it in logs: the plain table (old 79-column and new
  * 89/91-column layouts, Linux, WSL2, Windows `nvidia-smi.exe`, inside a pod), `nvidia-smi -L`, the
- * `--query-gpu=... --format=csv` forms, `nvidia-smi -q` and `nvidia-smi --version`, alone or mixed in one log.
+ * `--query-gpu=... --format=csv` forms (with or without header, any column order, one column, looped with `-l`),
+ * `nvidia-smi -q` and `nvidia-smi --version`, alone or mixed in one log. The csv tables of the other queries
+ * (`--query-compute-apps`, `--query-retired-pages`, ...) have one row per process or page and are never read as GPUs.
  * Drivers from R610 on label the versions `KMD Version` and `CUDA UMD Version` (the old `Driver Version` and
  * `CUDA Version` labels are marked deprecated in `-q`, `--version` and `--help-query-gpu`); both spellings are read.
  *
@@ -92,7 +94,7 @@ interface CsvResult {
     driverVersion: string | null;
     /** Why a driver version column held no version. */
     driverNotes: string[];
-    /** csv tables skipped because none of their columns is known. */
+    /** csv tables skipped because none of their columns is known, or because their rows are not GPUs. */
     gpuNotes: string[];
 }
 
@@ -251,9 +253,11 @@ function versionsOnLine(line: string): Versions {
     // Table banner: "| NVIDIA-SMI 580.159.04   Driver Version: 580.159.04   CUDA Version: 13.0 |", from R610
     // "| NVIDIA-SMI 610.43.02   KMD Version: 610.43.02   CUDA UMD Version: 13.3 |". Only read with "NVIDIA-SMI <version>"
     // on the same line, so that unrelated "CUDA Version: x" log lines (PyTorch, nvcc) are not mistaken for the driver's.
+    // A line framed like the table ("| NVIDIA-SMI 610.43.02 ... |") is the banner even when it has no "Label:" at all,
+    // so that a relabelled or cut banner is reported rather than silently skipped.
     const banner = /NVIDIA-SMI\s+\d[\w.-]*(.*)$/.exec(line);
-    if (banner && (banner[1] ?? "").includes(":")) {
-        return bannerVersions(banner[1] ?? "");
+    if (banner && ((banner[1] ?? "").includes(":") || /^\s*\|\s*NVIDIA-SMI\s/.test(line))) {
+        return bannerVersions(banner[1] ?? "", line);
     }
     // `-q` and `--version` pad the key with spaces before the colon ("DRIVER version      : 580.159.04"). R610 appends
     // a note to the old keys in -q ("610.43.02 [Deprecated; ... Use KMD Version instead]") and replaces their value in
@@ -269,8 +273,11 @@ function versionsOnLine(line: string): Versions {
         : { driverVersion: null, cudaVersion: version, driverNotes: [], cudaNotes: notes };
 }
 
-/** Reads the "Label: value" pairs after `NVIDIA-SMI <version>`; labels it does not know are reported, never used. */
-function bannerVersions(rest: string): Versions {
+/**
+ * Reads the "Label: value" pairs after `NVIDIA-SMI <version>` (`rest` of the banner `line`); labels it does not know
+ * are reported, never used.
+ */
+function bannerVersions(rest: string, line: string): Versions {
     const known = new Map<string, string>();
     const unknown: string[] = [];
     for (const match of rest.matchAll(/([A-Za-z][A-Za-z ]{0,40}?)\s*:\s*([^\s|]*)/g)) {
@@ -285,7 +292,12 @@ function bannerVersions(rest: string): Versions {
     }
     const shown = unknown.slice(0, MAX_QUOTED_LABELS).map(quote).join(", ");
     const more = unknown.length > MAX_QUOTED_LABELS ? ` and ${unknown.length - MAX_QUOTED_LABELS} more` : "";
-    const strangers = unknown.length > 0 ? `; it has labels this parser does not read: ${shown}${more}` : "";
+    const strangers =
+        unknown.length > 0
+            ? `; it has labels this parser does not read: ${shown}${more}`
+            : known.size === 0
+              ? ` ${quote(line)}, which has no "Label: value" at all`
+              : "";
     const driver = pickBannerVersion(known, DRIVER_LABELS, "driver version", strangers);
     const cuda = pickBannerVersion(known, CUDA_LABELS, "CUDA version", strangers);
     return {
@@ -436,29 +448,34 @@ const GPU_IDENTITY_COLUMNS = ["index", "name", "uuid", "pci.bus_id"];
 // `kmd_version` is R610's name for the deprecated (but still answered) `driver_version`.
 const DRIVER_COLUMNS = ["kmd_version", "driver_version"];
 const KNOWN_CSV_COLUMNS = [...GPU_IDENTITY_COLUMNS, "memory.total", ...DRIVER_COLUMNS];
-// nvidia-smi prints the canonical name in the header whichever alias was queried; these cover hand-written headers.
-const COLUMN_ALIASES: Readonly<Record<string, string>> = {
-    gpu_name: "name",
-    gpu_uuid: "uuid",
-    gpu_bus_id: "pci.bus_id",
-};
+// `--query-gpu` prints the canonical column names even when asked for their `gpu_name`, `gpu_uuid`, `gpu_bus_id`
+// aliases (h200c-580-query-aliases-noindex.csv). Those names are printed by the other csv queries, whose rows are one
+// per process (`--query-compute-apps`, `--query-accounted-apps`), retired page, clock or remapped row, so a GPU shows up
+// in as many rows as it has processes (rtx2080s-610.57.04-query-compute-apps.csv): such a table never lists GPUs.
+const NOT_PER_GPU_COLUMNS = ["gpu_name", "gpu_uuid", "gpu_bus_id", "gpu_serial", "pid", "process_name"];
+// A query of one field prints lines without a comma (h200e-580-query-driver-version-only.csv). Only fields whose every
+// value can be checked are read that way: a lone "name" line over any text would otherwise make up a GPU.
+const ONE_COLUMN_HEADERS = [...DRIVER_COLUMNS, "uuid"];
 
 interface CsvHeader {
-    /** Column names without units (`memory.total`), aliases resolved, in the order of the header. */
+    /** Column names without units (`memory.total`), in the order of the header. */
     columns: string[];
     /** The header as printed, for notes. */
     printed: string;
-    /** Whether any column is one this parser reads; rows under a header of strangers are skipped. */
-    known: boolean;
+    /**
+     * `gpus`: a `--query-gpu` table with a column this parser reads. `unknown`: no such column. `not-gpus`: a table of
+     * processes, retired pages or clocks. Rows are only read under `gpus`.
+     */
+    kind: "gpus" | "unknown" | "not-gpus";
     noted: boolean;
 }
 
 function scanCsv(lines: string[]): CsvResult {
     const result: CsvResult = { facts: [], driverVersion: null, driverNotes: [], gpuNotes: [] };
     let header: CsvHeader | null = null;
-    let ordinal = 0;
+    let block = new CsvBlock();
     for (const line of lines) {
-        const fields = line.includes(",") ? line.split(",").map((field) => field.trim()) : null;
+        const fields = csvFields(line, header);
         if (fields === null || fields.length > MAX_CSV_FIELDS) {
             header = null;
             continue;
@@ -466,23 +483,27 @@ function scanCsv(lines: string[]): CsvResult {
         const columns = parseCsvHeader(fields);
         if (columns) {
             header = columns;
-            ordinal = 0;
+            block = new CsvBlock();
             continue;
         }
-        if (header && !header.known && header.columns.length === fields.length) {
-            // Its columns are unknown, so any reading of this row would be a guess: say so instead.
+        if (header && header.kind !== "gpus" && header.columns.length === fields.length) {
+            // Any reading of this row as a GPU would be a guess (unknown columns) or wrong (a process): say so instead.
             if (!header.noted) {
                 result.gpuNotes.push(
-                    `a csv table with the columns ${quote(header.printed)} has none this parser reads ` +
-                        `(${KNOWN_CSV_COLUMNS.join(", ")}); its rows were not read`,
+                    header.kind === "unknown"
+                        ? `a csv table with the columns ${quote(header.printed)} has none this parser reads ` +
+                              `(${KNOWN_CSV_COLUMNS.join(", ")}); its rows were not read`
+                        : `a csv table with the columns ${quote(header.printed)} lists processes, retired pages or ` +
+                              "clocks, not GPUs (one row each); its rows were not read as GPUs",
                 );
                 header.noted = true;
             }
             continue;
         }
-        if (header?.known) {
-            const row = parseCsvRow(header.columns, fields);
-            const fact = row?.identified ? toCsvFact(row, ordinal++) : null;
+        if (header?.kind === "gpus") {
+            // One-column rows get the strict checks of header-less output: any line without a comma could follow.
+            const row = parseCsvRow(header.columns, fields, header.columns.length === 1);
+            const fact = row?.identified ? toCsvFact(row, block.ordinalOf(row)) : null;
             result.driverVersion ??= row?.driverVersion ?? null;
             if (row && row.driverVersion === null && row.unreadableDriverCells.length > 0) {
                 result.driverNotes.push(`the csv ${row.unreadableDriverCells.join(" and ")}, which is not a version`);
@@ -496,7 +517,7 @@ function scanCsv(lines: string[]): CsvResult {
             continue;
         }
         header = null;
-        const bare = parseCsvRow(DEFAULT_CSV_COLUMNS.slice(0, fields.length), fields, true);
+        const bare = fields.length >= 3 ? parseCsvRow(DEFAULT_CSV_COLUMNS.slice(0, fields.length), fields, true) : null;
         const fact = bare ? toCsvFact(bare, 0) : null;
         if (bare && fact) {
             result.driverVersion ??= bare.driverVersion;
@@ -507,23 +528,56 @@ function scanCsv(lines: string[]): CsvResult {
 }
 
 /**
+ * The fields of a csv line. A line without a comma only counts as the header of a one-column query this parser reads,
+ * or as a row under such a header.
+ */
+function csvFields(line: string, header: CsvHeader | null): string[] | null {
+    if (line.includes(",")) {
+        return line.split(",").map((field) => field.trim());
+    }
+    const field = line.trim();
+    return field !== "" && (ONE_COLUMN_HEADERS.includes(field) || header?.columns.length === 1) ? [field] : null;
+}
+
+/**
+ * Rows without an index column are numbered in order, which is all nvidia-smi guarantees. A looped query
+ * (`-l 1`) prints the header once and then every GPU again at each sample (h200e-580-query-loop-noindex.csv): a row
+ * whose UUID or bus id was already numbered in this block is that GPU again, not the next one.
+ */
+class CsvBlock {
+    private next = 0;
+    private readonly byId = new Map<string, number>();
+
+    ordinalOf(row: CsvRow): number {
+        const ids = [row.uuid, row.busId].filter((id): id is string => id !== null);
+        const seen = ids.map((id) => this.byId.get(id)).find((n) => n !== undefined);
+        const ordinal = seen ?? this.next++;
+        for (const id of ids) {
+            this.byId.set(id, ordinal);
+        }
+        return ordinal;
+    }
+}
+
+/**
  * Recognises a csv header line by every field being a query name, such as `memory.total [MiB]`,
  * `pci.baseClass` or `power_smoothing.curr_profile.ramp_up_rate [W/s]`.
  */
 function parseCsvHeader(fields: string[]): CsvHeader | null {
-    if (fields.length < 2 || !fields.every((field) => /^[A-Za-z][A-Za-z0-9_.]*(?: \[[^\]]*\])?$/.test(field))) {
+    const oneColumn = fields.length === 1 && ONE_COLUMN_HEADERS.includes(fields[0] ?? "");
+    if (
+        (fields.length < 2 && !oneColumn) ||
+        !fields.every((field) => /^[A-Za-z][A-Za-z0-9_.]*(?: \[[^\]]*\])?$/.test(field))
+    ) {
         return null;
     }
-    const columns = fields.map((field) => {
-        const column = field.replace(/ \[[^\]]*\]$/, "");
-        return COLUMN_ALIASES[column] ?? column;
-    });
-    return {
-        columns,
-        printed: fields.join(", "),
-        known: columns.some((c) => KNOWN_CSV_COLUMNS.includes(c)),
-        noted: false,
-    };
+    const columns = fields.map((field) => field.replace(/ \[[^\]]*\]$/, ""));
+    const kind = columns.some((c) => NOT_PER_GPU_COLUMNS.includes(c))
+        ? "not-gpus"
+        : columns.some((c) => KNOWN_CSV_COLUMNS.includes(c))
+          ? "gpus"
+          : "unknown";
+    return { columns, printed: fields.join(", "), kind, noted: false };
 }
 
 interface CsvRow {
@@ -540,11 +594,11 @@ interface CsvRow {
 }
 
 /**
- * Reads one data row. With `strict`, used for header-less output, every present value must look exactly like what
- * nvidia-smi prints in that column, so that ordinary comma-separated log lines are not mistaken for GPUs.
+ * Reads one data row. With `strict`, used for header-less output and one-column queries, every present value must
+ * look exactly like what nvidia-smi prints in that column, so that ordinary log lines are not mistaken for GPUs.
  */
 function parseCsvRow(columns: string[], fields: string[], strict = false): CsvRow | null {
-    if (columns.length !== fields.length || (strict && fields.length < 3)) {
+    if (columns.length !== fields.length) {
         return null;
     }
     const row: CsvRow = {

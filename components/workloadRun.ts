@@ -132,7 +132,12 @@ export function runWorkload(name: string, args: WorkloadRunArgs, parent: pulumi.
         },
     }, { parent, dependsOn: [job] });
 
-    const verdict = pulumi.unsecret(wait.stdout)
-        .apply((out) => workloadVerdictFromSummary(args.workload, args.image, parseSummary(out, "verification-wait.sh")));
+    const verdict = pulumi.unsecret(wait.stdout).apply((out) => {
+        const v = workloadVerdictFromSummary(args.workload, args.image, parseSummary(out, "verification-wait.sh"));
+        // Shown by `pulumi up`, not only kept in the output: a figure far under the published one for
+        // the same GPU passes, but the user should see it.
+        for (const w of v.metrics?.warnings ?? []) void pulumi.log.warn(`${args.workload}: ${w}`, parent);
+        return v;
+    });
     return { job, wait, imageLoad, verdict };
 }

@@ -276,6 +276,86 @@ test("csv: a deprecated driver_version cell falls back to kmd_version, and is ne
 });
 
 // ---------------------------------------------------------------------------------------------------------------
+// csv tables of processes and retired pages: one row per process or page, not per GPU (issue 15)
+
+const MASKED_2080S = gpu(0, "NVIDIA GeForce RTX 2080 ...", null, 8192, "00000000:0C:00.0");
+
+test("R610 table of a GeForce RTX 2080 SUPER under load, with two compute processes", () => {
+    assert.deepEqual(parseNvidiaSmi(fixture("rtx2080s-610.57.04-load-table.txt")), report("610.57.04", "13.3", [MASKED_2080S]));
+});
+
+test("--query-compute-apps csv: two ffmpeg processes on one GPU are not two GPUs", () => {
+    const r = parseNvidiaSmi(fixture("rtx2080s-610.57.04-query-compute-apps.csv"));
+    assert.deepEqual(r.gpus, []);
+    assert.equal(r.driverVersion, null);
+    assert.match(r.notes.join("\n"), /timestamp, gpu_name, gpu_bus_id, gpu_serial, gpu_uuid, pid/);
+});
+
+test("--query-compute-apps csv from Windows: ten desktop processes on one GPU are not ten GPUs", () => {
+    assert.deepEqual(parseNvidiaSmi(fixture("win-rtx2080s-591.86-query-compute-apps.csv")).gpus, []);
+});
+
+test("--query-retired-pages csv: one row per retirement cause is not a GPU", () => {
+    assert.deepEqual(parseNvidiaSmi(fixture("rtx2080s-610.57.04-query-retired-pages.csv")).gpus, []);
+});
+
+test("table, then the process and retired-page csv tables of the same moment: still one GPU", () => {
+    const log = ["rtx2080s-610.57.04-load-table.txt", "rtx2080s-610.57.04-query-compute-apps.csv",
+        "rtx2080s-610.57.04-query-retired-pages.csv"].map(fixture).join("\n");
+    assert.deepEqual(parseNvidiaSmi(log), report("610.57.04", "13.3", [MASKED_2080S]));
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// csv shapes recorded on a fifth H200 (issue 15): a looped query, one-column queries, process rows
+
+const H200E_UUID = "GPU-2e5fad2c-17f1-0eb3-a355-fa615a9b2f4a";
+
+test("csv of a looped query (-l 1) without index: four samples of one GPU are one GPU", () => {
+    assert.deepEqual(
+        parseNvidiaSmi(fixture("h200e-580-query-loop-noindex.csv")),
+        report(null, null, [gpu(0, "NVIDIA H200", H200E_UUID, null, null)]),
+    );
+});
+
+test("one-column csv: --query-gpu=driver_version with its header gives the driver version", () => {
+    assert.deepEqual(parseNvidiaSmi(fixture("h200e-580-query-driver-version-only.csv")), report("580.159.04", null, []));
+});
+
+test("one-column csv: --query-gpu=uuid with its header gives the GPU's UUID", () => {
+    assert.deepEqual(
+        parseNvidiaSmi(fixture("h200e-580-query-uuid-only.csv")),
+        report(null, null, [gpu(0, "", H200E_UUID, null, null)]),
+    );
+});
+
+test("one-column csv: a line after the header that is not a value ends it; [N/A] is no version, with a reason", () => {
+    // Built from the recorded one-column query: the header, then a cell nvidia-smi prints for unknown values.
+    const [header = ""] = fixture("h200e-580-query-driver-version-only.csv").split("\n");
+    assert.deepEqual(parseNvidiaSmi(`${header}\nsome other log line\n`), EMPTY);
+    const na = parseNvidiaSmi(`${header}\n[N/A]\n`);
+    assert.equal(na.driverVersion, null);
+    assert.match(na.notes.join("\n"), /driver_version holds "\[N\/A\]"/);
+    assert.deepEqual(parseNvidiaSmi("uuid\nnot a uuid\n"), EMPTY);
+});
+
+test("--query-gpu asked for gpu_name,gpu_bus_id prints name, pci.bus_id: read as the GPU", () => {
+    assert.deepEqual(
+        parseNvidiaSmi(fixture("h200e-580-query-aliases-vbios.csv")),
+        report(null, null, [gpu(0, "NVIDIA H200", null, null, "00000000:00:06.0")]),
+    );
+});
+
+test("H200 table with two CUDA processes, then --query-compute-apps of the same moment: one GPU", () => {
+    const table = fixture("h200e-580-table-2-processes.txt");
+    const expected = report("580.159.04", "13.0", [gpu(0, "NVIDIA H200", null, 143771, "00000000:00:06.0")]);
+    assert.deepEqual(parseNvidiaSmi(table), expected);
+    assert.deepEqual(parseNvidiaSmi(table + fixture("h200e-580-query-compute-apps.csv")), expected);
+    assert.deepEqual(parseNvidiaSmi(fixture("h200e-580-query-compute-apps.csv")).gpus, []);
+    // Asked for name,used_memory,gpu_name, --query-compute-apps prints process_name and keeps gpu_name.
+    assert.deepEqual(parseNvidiaSmi(fixture("h200e-580-query-compute-apps-aliases-none-running.csv")), EMPTY);
+});
+
+// ---------------------------------------------------------------------------------------------------------------
 // Labels this parser does not know: nulls with a reason, never a wrong value (issue 15)
 
 test("a banner with unknown version labels gives null versions and says why", () => {
@@ -288,6 +368,21 @@ test("a banner with unknown version labels gives null versions and says why", ()
     assert.match(notes, /no driver version label/);
     assert.match(notes, /Kernel Driver/);
     assert.match(notes, /no CUDA version label/);
+});
+
+test("a banner with no \"Label:\" at all gives a null driver version and says why, quoting the banner", () => {
+    // Synthetic: a relabelling without colons; no driver prints this today. Before, such a banner was skipped silently.
+    const banner = "| NVIDIA-SMI 700.12              Kernel Driver 700.12       CUDA Runtime 14.1          |";
+    const r = parseNvidiaSmi(`${banner}\n`);
+    assert.equal(r.driverVersion, null);
+    assert.equal(r.cudaVersion, null);
+    assert.match(r.notes.join("\n"), /no driver version label/);
+    assert.ok(r.notes.join("\n").includes(JSON.stringify(banner)), r.notes.join("\n"));
+    const verdict = evaluateVerification({
+        jobSucceeded: true, log: banner, node: "n", image: "i", minGpus: 0, hostDriverVersion: "700.12", hostGpuUuids: [],
+    });
+    assert.deepEqual(verdict.reasons.length, 1);
+    assert.match(verdict.reasons[0] ?? "", /^could not read the driver version .*Kernel Driver 700\.12/);
 });
 
 test("an unreadable value under a known banner label is null with a reason", () => {

@@ -420,6 +420,20 @@ describe("verification-observe.sh and host-facts.sh (read-only probes)", () => {
         assert.deepEqual(host.calls("nvidia-smi").map((e) => e.args), [["--query-gpu=index,name,uuid,driver_version", "--format=csv,noheader"]]);
     });
 
+    it("host-facts.sh on an R610 driver (recorded H200 610.43.02): driver_version still answers, in one call", async () => {
+        const run = await host.runScript("host-facts.sh", { SIM_NVIDIA_SMI_DRIVER: "610" });
+        assert.equal(run.code, 0, run.stderr);
+        assert.deepEqual(summaryOf(run), { driverVersion: "610.43.02", gpuUuids: ["GPU-00000000-0000-0000-0000-000000000000"], error: null });
+        assert.deepEqual(host.calls("nvidia-smi").map((e) => e.args), [["--query-gpu=index,name,uuid,driver_version", "--format=csv,noheader"]]);
+    });
+
+    it("host-facts.sh on a driver without driver_version (R610 announces its removal): read through kmd_version", async () => {
+        const run = await host.runScript("host-facts.sh", { SIM_NVIDIA_SMI_DRIVER: "610-no-driver-version" });
+        assert.equal(run.code, 0, run.stderr);
+        assert.deepEqual(summaryOf(run), { driverVersion: "610.43.02", gpuUuids: ["GPU-00000000-0000-0000-0000-000000000000"], error: null });
+        assert.deepEqual(host.calls("nvidia-smi").map((e) => e.args[0]), ["--query-gpu=index,name,uuid,driver_version", "--query-gpu=index,name,uuid,kmd_version"]);
+    });
+
     it("host-facts.sh never fails: a broken driver becomes an error field", async () => {
         host.fault("nvidia-smi", { exitCode: 9, stderr: "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver." });
         const run = await host.runScript("host-facts.sh", {});
