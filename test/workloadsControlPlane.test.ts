@@ -16,26 +16,8 @@ import { buildWorkloadJob, WorkloadJobSpec } from "../components/workloadJob";
 import { workloadImageKey, workloadVerdictFromSummary } from "../components/workloadRun";
 import { DEFAULT_WORKLOAD_IMAGES } from "../components/workloads";
 import { withWorkloads } from "../components/workloadVerdict";
+import { ControlPlane, controlPlaneMissing, startControlPlane } from "./harness/controlPlane";
 
-/** The part of test/harness/controlPlane.ts (the `real-tools` branch, issue 11) this test uses. */
-interface ControlPlane {
-    readonly kubectlPath: string;
-    readonly kubeconfig: string;
-    kubectlEnv(): Record<string, string>;
-    apply(...objects: object[]): Promise<void>;
-    addGpuNode(name: string, opts: { gpus: number }): Promise<void>;
-    setPodLogs(name: string, selector: { namespaces?: string[]; pods?: string[]; containers?: string[] }, text: string): Promise<void>;
-    stop(): Promise<void>;
-}
-interface Harness {
-    controlPlaneMissing(): string | undefined;
-    startControlPlane(options: {
-        failingImages?: Record<string, number>; unpullableImages?: string[]; podStageDelay?: { minMs: number; maxMs: number };
-    }): Promise<ControlPlane>;
-}
-
-// Loaded by a computed path so this file compiles before the harness is merged; until then it is skipped.
-const HARNESS = path.join(__dirname, "harness", "controlPlane.ts");
 
 const ROOT = path.resolve(__dirname, "..");
 const SAMPLES = path.join(__dirname, "fixtures", "cuda-samples");
@@ -51,13 +33,9 @@ const VA_BROKEN_IMAGE = "registry.example:5000/lab/vectoradd:sm75-only";
 // A vectorAdd image the node cannot pull (the harness's ErrImagePull/ImagePullBackOff stage).
 const VA_UNPULLABLE_IMAGE = "registry.example:5000/lab/vectoradd:typo";
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const harness: Harness | undefined = fs.existsSync(HARNESS) ? (require(HARNESS) as Harness) : undefined;
-// Without the harness file (not merged yet) the suite is skipped everywhere; with it, the harness's own rule
-// applies: without its binaries, skip here but fail under CI.
-const absent = harness?.controlPlaneMissing();
-const missing = !harness ? "test/harness/controlPlane.ts is not here yet (the real-tools branch, issue 11)"
-    : absent && !process.env.CI ? absent : undefined;
+// Without the real tools: skipped here, failed under CI (the harness's rule for every real-tool test).
+const absent = controlPlaneMissing();
+const missing = absent && !process.env.CI ? absent : undefined;
 
 /**
  * Runs the real verification-wait.sh against the control plane; resolves with its summary line. EXTRA: more
@@ -91,9 +69,9 @@ describe("workloads on a real control plane with kwok GPU nodes", { skip: missin
     let cp: ControlPlane;
     let stateDir: string;
     before(async () => {
-        if (!harness || absent) throw new Error(absent ?? "no harness");
+        if (absent) throw new Error(absent);
         stateDir = fs.mkdtempSync(path.join(os.tmpdir(), "gm-wl-"));
-        cp = await harness.startControlPlane({
+        cp = await startControlPlane({
             failingImages: { [VA_BROKEN_IMAGE]: 1 }, unpullableImages: [VA_UNPULLABLE_IMAGE], podStageDelay: { minMs: 300, maxMs: 1200 },
         });
         await cp.addGpuNode("lab", { gpus: 1 });
