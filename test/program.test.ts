@@ -17,7 +17,8 @@ const H200_UUID = "GPU-6121f79f-64c1-4fce-d205-887843b4899e";
 const POD_LOG = fs.readFileSync(path.join(FIXTURES, "smi-combined.txt"), "utf8");
 const SAMPLES = path.join(__dirname, "fixtures", "cuda-samples");
 const VECTORADD_LOG = fs.readFileSync(path.join(SAMPLES, "vectoradd-h200-sm90.txt"), "utf8");
-const NBODY_LOG = fs.readFileSync(path.join(SAMPLES, "nbody-a100-80gb-pcie-docker-partial.txt"), "utf8");
+// A run whose sample printed its own warnings (an SM it does not know): `up` shows them.
+const NBODY_LOG = fs.readFileSync(path.join(SAMPLES, "nbody-rtx4090-sm89-unknown-partial.txt"), "utf8");
 
 // Distinctive config values, so a test can prove none of them is pasted into a command string.
 const CONFIG = {
@@ -85,9 +86,17 @@ const mocks = programMocks({
 });
 const { registered, invokes, find, command } = mocks;
 let program: Program;
+/** What the program printed as warnings (under the mocks, pulumi.log.warn writes them to console.warn). */
+const warnings: string[] = [];
 
 before(async () => {
-    program = await mocks.run();
+    const warn = console.warn;
+    console.warn = (...args: unknown[]) => { warnings.push(args.map(String).join(" ")); };
+    try {
+        program = await mocks.run();
+    } finally {
+        console.warn = warn;
+    }
 });
 
 interface JobInputs {
@@ -442,7 +451,16 @@ describe("stack outputs", () => {
             passed: true, reasons: [], image: CONFIG.verification.images.vectorAdd, durationSeconds: 3, log: VECTORADD_LOG,
         });
         assert.equal(v.workloads?.nbody?.passed, true);
-        assert.equal(v.workloads?.nbody?.metrics?.gflops, 13719.437);
+        assert.equal(v.workloads?.nbody?.metrics?.gflops, 44453.425);
+        // The sample's own warnings are kept in the output and shown by `up`.
+        assert.deepEqual(v.workloads?.nbody?.metrics?.warnings, [
+            "MapSMtoCores for SM 8.9 is undefined.  Default to use 128 Cores/SM",
+            "MapSMtoArchName for SM 8.9 is undefined.  Default to use Ampere",
+        ]);
+        assert.deepEqual(warnings.filter((w) => w.includes("nbody: ")), [
+            "warning: [runtime] nbody: MapSMtoCores for SM 8.9 is undefined.  Default to use 128 Cores/SM",
+            "warning: [runtime] nbody: MapSMtoArchName for SM 8.9 is undefined.  Default to use Ampere",
+        ]);
         assert.equal(v.workloads?.["nvidia-smi"]?.log, POD_LOG);
         assert.deepEqual(Object.keys(v.nodes), ["lab-42"]);
         assert.equal(v.nodes["lab-42"].passed, true);
