@@ -257,8 +257,11 @@ export interface MinikubeProfile {
     containerRuntime?: string;
     /** Enabled addons. Default: storage-provisioner, default-storageclass, nvidia-device-plugin, ingress. */
     addons?: string[];
-    /** Images in the node, as `minikube image ls` lists them. Default: none. */
-    images?: string[];
+    /**
+     * Images in the node, as `minikube image ls` lists them: a name, or a name with its image id (64 hex, with or
+     * without `sha256:`; without one the stand-in's id is the sha256 of the name). Default: none.
+     */
+    images?: Array<string | { name: string; id: string }>;
 }
 
 /** minikube's own directory on the simulated host (MINIKUBE_HOME unset: ~/.minikube). */
@@ -300,7 +303,25 @@ export function writeMinikubeProfile(host: SimHost, profile: MinikubeProfile = {
     fs.writeFileSync(path.join(sim, "status"), `${profile.status ?? "Running"}\n`);
     const addons = profile.addons ?? ["storage-provisioner", "default-storageclass", "nvidia-device-plugin", "ingress"];
     fs.writeFileSync(path.join(sim, "addons"), addons.map((a) => `${a}\n`).join(""));
-    fs.writeFileSync(path.join(sim, "images"), (profile.images ?? []).map((i) => `${i}\n`).join(""));
+    fs.writeFileSync(path.join(sim, "images"), (profile.images ?? []).map((i) => (typeof i === "string" ? `${i}\n` : `${i.name} ${i.id}\n`)).join(""));
+}
+
+/**
+ * The id each image gets in the node when the minikube stand-in's `image load` loads it (its `image-ids` state):
+ * reference (as given to `image load`, or as listed) → id. Replaces what was set before.
+ */
+export function minikubeImageLoadIds(host: SimHost, ids: Record<string, string>): void {
+    const dir = path.join(host.state, "minikube");
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, "image-ids"), Object.entries(ids).map(([ref, id]) => `${ref} ${id}\n`).join(""));
+}
+
+/** The images in the stand-in's node (name → id, as its state holds them; undefined id: the stand-in's default). */
+export function minikubeNodeImages(host: SimHost, name = "gpu-minikube"): Record<string, string | undefined> {
+    const file = path.join(host.state, "minikube", "profiles", name, "images");
+    if (!fs.existsSync(file)) return {};
+    const lines = fs.readFileSync(file, "utf8").split("\n").filter((l) => l.trim().length > 0);
+    return Object.fromEntries(lines.map((l) => { const [n, id] = l.trim().split(/\s+/); return [n, id]; }));
 }
 
 /** The stand-in's view of a profile: node status and enabled addons (undefined when it does not exist). */

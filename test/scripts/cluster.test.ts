@@ -3,7 +3,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, it } from "node:test";
 import {
-    SimHost, minikubeHome, minikubeProfileState, minikubeStartBehaviour, summaryOf, useMinikubeSim, writeMinikubeProfile,
+    SimHost, minikubeHome, minikubeImageLoadIds, minikubeNodeImages, minikubeProfileState, minikubeStartBehaviour, summaryOf, useMinikubeSim,
+    writeMinikubeProfile,
 } from "../harness/simHost";
 
 /**
@@ -449,18 +450,114 @@ describe("minikube-image-load.sh", () => {
     afterEach(() => host.cleanup());
 
     const IMAGE = "nvidia/cuda:12.5.0-base-ubuntu22.04";
+    const LISTED = "docker.io/nvidia/cuda:12.5.0-base-ubuntu22.04";
+    /** Image ids: the node's old image, the host's new one (the tag moved), a manifest-list digest. */
+    const OLD = "1".repeat(64);
+    const NEW = "2".repeat(64);
+    const INDEX = "3".repeat(64);
+    const load = (env: Record<string, string> = {}) => host.runScript("minikube-image-load.sh", { GM_PROFILE: PROFILE, GM_IMAGE: IMAGE, ...env });
+    const loads = () => host.calls("minikube", "image", "load").map((e) => e.args);
 
     it("loads an image the node lacks, then skips it (listed as docker.io/…)", async () => {
         writeMinikubeProfile(host, { images: ["registry.k8s.io/pause:3.10.1"] });
-        const first = await host.runScript("minikube-image-load.sh", { GM_PROFILE: PROFILE, GM_IMAGE: IMAGE });
+        minikubeImageLoadIds(host, { [IMAGE]: NEW });
+        const first = await load({ GM_IMAGE_ID: `sha256:${NEW}` });
         assert.equal(first.code, 0, first.stderr);
-        assert.deepEqual(summaryOf(first), { stage: "image-load", image: IMAGE, loaded: true });
-        assert.deepEqual(host.calls("minikube", "image", "load").map((e) => e.args), [["-p", PROFILE, "image", "load", IMAGE]]);
+        assert.deepEqual(summaryOf(first), {
+            stage: "image-load", image: IMAGE, loaded: true, nodeImageId: `sha256:${NEW}`, hostImageId: `sha256:${NEW}`,
+        });
+        assert.deepEqual(loads(), [["-p", PROFILE, "image", "load", IMAGE]]);
+        assert.doesNotMatch(first.stderr, /WARNING/);
         host.resetJournal();
-        const second = await host.runScript("minikube-image-load.sh", { GM_PROFILE: PROFILE, GM_IMAGE: IMAGE });
+        const second = await load({ GM_IMAGE_ID: `sha256:${NEW}` });
         assert.equal(second.code, 0, second.stderr);
         assert.equal(summaryOf(second).loaded, false);
-        assert.equal(host.calls("minikube", "image", "load").length, 0);
+        assert.equal(loads().length, 0);
+        assert.deepEqual(host.calls("minikube", "image", "ls").map((e) => e.args), [["-p", PROFILE, "image", "ls", "--format", "json"]]);
+    });
+
+    it("skips an image the node lists at the host's id, in either id form (docker runtime: bare hex; CRI: sha256:…)", async () => {
+        for (const [runtime, hostId] of [["docker", `sha256:${OLD}`], ["docker", OLD], ["containerd", OLD], ["containerd", `sha256:${OLD}`]]) {
+            writeMinikubeProfile(host, { containerRuntime: runtime, images: [{ name: LISTED, id: OLD }] });
+            host.resetJournal();
+            const run = await load({ GM_IMAGE_ID: hostId });
+            assert.equal(run.code, 0, run.stderr);
+            assert.deepEqual(summaryOf(run), {
+                stage: "image-load", image: IMAGE, loaded: false, nodeImageId: `sha256:${OLD}`, hostImageId: `sha256:${OLD}`,
+            }, `${runtime}, GM_IMAGE_ID ${hostId}`);
+            assert.equal(loads().length, 0);
+        }
+    });
+
+    it("loads the host's image when the node lists the name at another id (the tag moved), and says so", async () => {
+        writeMinikubeProfile(host, { images: ["registry.k8s.io/pause:3.10.1", { name: LISTED, id: OLD }] });
+        minikubeImageLoadIds(host, { [IMAGE]: NEW });
+        const run = await load({ GM_IMAGE_ID: `sha256:${NEW}` });
+        assert.equal(run.code, 0, run.stderr);
+        assert.deepEqual(summaryOf(run), {
+            stage: "image-load", image: IMAGE, loaded: true, nodeImageId: `sha256:${NEW}`, hostImageId: `sha256:${NEW}`,
+        });
+        assert.deepEqual(loads(), [["-p", PROFILE, "image", "load", IMAGE]]);
+        assert.match(run.stderr, new RegExp(`has ${LISTED} as sha256:${OLD}, the host as sha256:${NEW} \\(a moved tag\\): loading the host's`));
+        assert.doesNotMatch(run.stderr, /WARNING/);
+        // The node's tag now names the new image; the old one is left dangling, as `docker load` leaves it.
+        const node = minikubeNodeImages(host);
+        assert.deepEqual(Object.keys(node).sort(), ["docker.io/library/<none>:<none>", LISTED, "registry.k8s.io/pause:3.10.1"].sort());
+        assert.equal(node[LISTED], NEW);
+        assert.equal(node["docker.io/library/<none>:<none>"], OLD);
+    });
+
+    it("without GM_IMAGE_ID, a listed name is not loaded again whatever its id (as before ids were compared)", async () => {
+        writeMinikubeProfile(host, { images: [{ name: LISTED, id: OLD }] });
+        minikubeImageLoadIds(host, { [IMAGE]: NEW });
+        for (const env of [{}, { GM_IMAGE_ID: "" }]) {
+            host.resetJournal();
+            const run = await load(env);
+            assert.equal(run.code, 0, run.stderr);
+            assert.deepEqual(summaryOf(run), { stage: "image-load", image: IMAGE, loaded: false, nodeImageId: `sha256:${OLD}`, hostImageId: null });
+            assert.equal(loads().length, 0);
+            assert.match(run.stderr, /no host image id given to compare/);
+        }
+    });
+
+    it("a host id the node never shows after loading (containerd image store: manifest-list digest) is a warning, not a failure", async () => {
+        // The host's Docker names the image by its index digest; the node's Docker by its config digest.
+        writeMinikubeProfile(host, { images: [{ name: LISTED, id: OLD }] });
+        minikubeImageLoadIds(host, { [IMAGE]: NEW });
+        const run = await load({ GM_IMAGE_ID: `sha256:${INDEX}` });
+        assert.equal(run.code, 0, run.stderr);
+        assert.deepEqual(summaryOf(run), {
+            stage: "image-load", image: IMAGE, loaded: true, nodeImageId: `sha256:${NEW}`, hostImageId: `sha256:${INDEX}`,
+        });
+        assert.match(run.stderr, new RegExp(`WARNING: after loading, profile ${PROFILE} lists ${LISTED} as sha256:${NEW} \\(new with this load\\), ` +
+            `the host's Docker as sha256:${INDEX}\\..*containerd image store`));
+        // The ids never match, so each run of the step loads again (and says the node's id did not change).
+        host.resetJournal();
+        const again = await load({ GM_IMAGE_ID: `sha256:${INDEX}` });
+        assert.equal(again.code, 0, again.stderr);
+        assert.equal(summaryOf(again).nodeImageId, `sha256:${NEW}`);
+        assert.equal(loads().length, 1);
+        assert.match(again.stderr, /WARNING: .*\(unchanged by the load\)/);
+    });
+
+    it("a node that is not running gets nothing: minikube lists nothing and loads nothing (exit 0), so the step fails saying so", async () => {
+        writeMinikubeProfile(host, { status: "Stopped", images: [{ name: LISTED, id: OLD }] });
+        const run = await load({ GM_IMAGE_ID: `sha256:${OLD}` });
+        assert.equal(run.code, 1);
+        assert.match(run.stderr, new RegExp(`ERROR: nvidia/cuda:12\\.5\\.0-base-ubuntu22\\.04 is not in profile '${PROFILE}' after loading it .*minikube status -p ${PROFILE}`));
+        assert.equal(loads().length, 1);
+    });
+
+    it("rejects a malformed or hostile GM_IMAGE_ID before any command", async () => {
+        // A profile that exists: an id that got through would reach minikube (the journal).
+        writeMinikubeProfile(host, { images: [{ name: LISTED, id: OLD }] });
+        for (const bad of ["sha256:abc", OLD.slice(1), `sha256:${"ab".repeat(32).toUpperCase()}`, `sha512:${OLD}`, `${OLD}\nreboot`, `$(reboot)`,
+            `sha256:${OLD};reboot`, ` ${OLD}`]) {
+            const run = await load({ GM_IMAGE_ID: bad });
+            assert.equal(run.code, 1, bad);
+            assert.match(run.stderr, /input GM_IMAGE_ID is invalid .*sha256: and 64 lowercase hex digits/, bad);
+            assert.deepEqual(host.journal(), [], bad);
+        }
     });
 
     it("recognises Docker Hub library images (busybox → docker.io/library/busybox:latest)", async () => {
