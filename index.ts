@@ -91,6 +91,7 @@ function minikubeStack(): StackOutputs {
         kubeconfig: cluster.kubeconfig,
         provider: cluster.provider,
         image: cfg.verification.image,
+        imageId: host.cudaImage.imageId,
         gpus: cfg.verification.gpus,
         timeoutSeconds: cfg.verification.timeoutSeconds,
         runId: cfg.verification.runId,

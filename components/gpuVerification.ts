@@ -21,6 +21,12 @@ export interface GpuVerificationArgs {
     provider: k8s.Provider;
     /** CUDA image. Default: `"nvidia/cuda:12.5.0-base-ubuntu22.04"`. */
     image?: string;
+    /**
+     * The host's pulled id of `image` (HostPrep's `cudaImage.imageId`): the image load runs again when it changes, and
+     * loads the host's image when the node lists the name at another id (a moved tag). Default: none (a name the node
+     * lists is not loaded again).
+     */
+    imageId?: pulumi.Input<string>;
     /** `limits: nvidia.com/gpu`, and the minimum GPUs the pod must see. Default: `1`. */
     gpus?: number;
     /** Deadline in seconds for the Job (Kubernetes' `activeDeadlineSeconds` and our wait). Default: `600`. */
@@ -128,6 +134,7 @@ export class GpuVerification extends pulumi.ComponentResource {
                 GM_PROFILE: args.profile,
                 GM_IMAGE: spec.image,
                 GM_CLUSTER_START_TOKEN: startToken,
+                GM_IMAGE_ID: args.imageId ?? "",
             },
         }, { parent: this, dependsOn: opts?.dependsOn });
 

@@ -12,9 +12,9 @@ export interface WorkloadRunArgs {
     /** Its image (`verification.images.<workload>`). */
     image: string;
     /**
-     * The pulled image's id on the host: the image load waits for the pull, and runs again when the id changes. The
-     * load skips an image the node already lists by name, so a new digest behind the same tag is not loaded again:
-     * a changed image needs a new tag (which also makes a new Job). Default: none.
+     * The pulled image's id on the host: the image load waits for the pull, runs again when the id changes, and loads
+     * the host's image when the node lists the name at another id (a moved tag). Default: none (a name the node lists
+     * is not loaded again).
      */
     hostImageId?: pulumi.Input<string>;
     /** minikube profile the image is loaded into. */

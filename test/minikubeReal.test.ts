@@ -116,18 +116,26 @@ describe(`the minikube stand-in answers as the real minikube ${MINIKUBE_VERSION}
     // reads the image from a Docker daemon this machine does not give it.)
     for (const args of [["image", "ls"], ["image", "ls", "--format", "json"], ["image", "ls", "--format=json"]]) {
         it(`${args.join(" ")} of a profile without a node: an empty list, exit 0`, async (t) => {
-            if (!real) return skipOrFailUnderCi(t, missing as string);
-            const name = "gm-nonode";
-            const values = {
-                name, cpus: 4, memoryMb: 8192, driver: "docker", gpus: "all", kubernetesVersion: "v1.34.0", containerRuntime: "docker", addons: [],
-            };
-            const dir = path.join(real.root, "home", ".minikube", "profiles", name);
-            fs.mkdirSync(dir, { recursive: true });
-            fs.writeFileSync(path.join(dir, "config.json"), minikubeProfileJson(values));
-            writeMinikubeProfile(host, { name, status: "Nonexistent", images: ["docker.io/nvidia/cuda:12.5.0-base-ubuntu22.04"] });
-            const r = await real.run(["-p", name, ...args]);
-            assert.equal(r.code, 0, r.stderr);
-            assertSame(r, standin(host, ["-p", name, ...args]), args.join(" "));
+            if (missing) return skipOrFailUnderCi(t, missing);
+            // Their own homes: the other cases here need a minikube home without profiles.
+            const ownReal = new RealMinikube();
+            const ownHost = SimHost.create({ standins: ["minikube"] });
+            try {
+                const name = "gm-nonode";
+                const values = {
+                    name, cpus: 4, memoryMb: 8192, driver: "docker", gpus: "all", kubernetesVersion: "v1.34.0", containerRuntime: "docker", addons: [],
+                };
+                const dir = path.join(ownReal.root, "home", ".minikube", "profiles", name);
+                fs.mkdirSync(dir, { recursive: true });
+                fs.writeFileSync(path.join(dir, "config.json"), minikubeProfileJson(values));
+                writeMinikubeProfile(ownHost, { name, status: "Nonexistent", images: ["docker.io/nvidia/cuda:12.5.0-base-ubuntu22.04"] });
+                const r = await ownReal.run(["-p", name, ...args]);
+                assert.equal(r.code, 0, r.stderr);
+                assertSame(r, standin(ownHost, ["-p", name, ...args]), args.join(" "));
+            } finally {
+                ownReal.cleanup();
+                ownHost.cleanup();
+            }
         });
     }
 

@@ -317,6 +317,13 @@ describe("workloads", () => {
             assert.equal((load.inputs.environment as Record<string, string>).GM_IMAGE, image);
             assert.ok(find("kubernetes:batch/v1:Job", `gpu-verification-${w}-job`).dependencies.includes(load.urn));
         }
+        // Each load gets its pulled image's id (a new id behind the same tag loads the host's image again), the
+        // nvidia-smi image's too (the mocks give every pulled image the id sha256:0123).
+        for (const [load, pull] of [["gpu-verification-image-load", "host-cuda-image"], ["gpu-verification-vectoradd-image-load", "workload-images-vectoradd"],
+            ["gpu-verification-nbody-image-load", "workload-images-nbody"]]) {
+            assert.equal((command(load).inputs.environment as Record<string, string>).GM_IMAGE_ID, "sha256:0123", load);
+            assert.ok(command(load).dependencies.includes(find("docker:index/remoteImage:RemoteImage", pull).urn), `${load} waits for ${pull}`);
+        }
         const gpuCheck = command("host-docker-gpu-check");
         for (const p of pulls.filter((x) => x.name !== "host-cuda-image")) {
             // Component dependencies reach the children as their own dependencies.

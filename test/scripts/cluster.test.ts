@@ -510,7 +510,7 @@ describe("minikube-image-load.sh", () => {
     it("without GM_IMAGE_ID, a listed name is not loaded again whatever its id (as before ids were compared)", async () => {
         writeMinikubeProfile(host, { images: [{ name: LISTED, id: OLD }] });
         minikubeImageLoadIds(host, { [IMAGE]: NEW });
-        for (const env of [{}, { GM_IMAGE_ID: "" }]) {
+        for (const env of [{}, { GM_IMAGE_ID: "" }] as Array<Record<string, string>>) {
             host.resetJournal();
             const run = await load(env);
             assert.equal(run.code, 0, run.stderr);
