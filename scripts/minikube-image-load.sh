@@ -83,7 +83,7 @@ node_ids() {
     if [[ $out != \[*\] ]]; then
         fail "could not read the images of profile '${profile}'" \
             "'minikube -p ${profile} image ls --format json' printed $(printf '%q' "${out:0:120}") instead of a JSON list" \
-            "run it by hand; this step needs minikube's 'image ls --format json' (minikube v1.20 or newer)"
+            "run it by hand; 'image ls --format json' needs minikube v1.25 or newer (kubernetes/minikube#12996), the cluster stage v1.32"
     fi
     while IFS= read -r obj; do
         [[ $obj == *'"repoTags":['* ]] || continue

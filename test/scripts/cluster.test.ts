@@ -548,6 +548,16 @@ describe("minikube-image-load.sh", () => {
         assert.equal(loads().length, 1);
     });
 
+    it("a failing image list fails with minikube's message and what to check", async () => {
+        writeMinikubeProfile(host, { images: [{ name: LISTED, id: OLD }] });
+        host.fault("minikube", { match: "image ls", exitCode: 80, stderr: "X Exiting due to GUEST_IMAGE_LIST: Failed to list images" });
+        const run = await load({ GM_IMAGE_ID: `sha256:${NEW}` });
+        assert.equal(run.code, 1);
+        assert.match(run.stderr, new RegExp(`ERROR: could not list the images of profile '${PROFILE}' \\(found: 'minikube -p ${PROFILE} image ls --format json' ` +
+            "exited 80: X Exiting due to GUEST_IMAGE_LIST: Failed to list images\\)\\. Fix: check 'minikube status"));
+        assert.equal(loads().length, 0);
+    });
+
     it("rejects a malformed or hostile GM_IMAGE_ID before any command", async () => {
         // A profile that exists: an id that got through would reach minikube (the journal).
         writeMinikubeProfile(host, { images: [{ name: LISTED, id: OLD }] });
