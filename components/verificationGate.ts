@@ -15,10 +15,14 @@ export interface GateVerdict {
 
 /**
  * The `verification-gate.sh` step: recorded only when the verdict passed, so a failed verification
- * is saved as an output first and `pulumi up` then fails with its reasons (and every later `up`
- * fails again until it passes). Shared by the minikube and existing-cluster verifications.
+ * is saved as an output first and `pulumi up` then fails with its reasons. With PROFILE (minikube
+ * mode) a failure is also noted as a failed attempt on the profile, which gives the next `up` fresh
+ * verification Jobs (`verification-observe.sh` counts the notes): a Job that completed with a failing
+ * verdict (driver or UUID mismatch, too few GPUs, no `Test PASSED`) is checked again then, not only
+ * one the wait gave up on. Shared by the minikube and existing-cluster verifications.
  */
-export function verificationGate(name: string, verdict: pulumi.Output<GateVerdict>, opts: pulumi.CustomResourceOptions): pulumi.Resource {
+export function verificationGate(name: string, verdict: pulumi.Output<GateVerdict>, opts: pulumi.CustomResourceOptions,
+    profile?: string): pulumi.Resource {
     return hostScript(`${name}-gate`, {
         create: "verification-gate.sh",
         environment: {
@@ -26,6 +30,7 @@ export function verificationGate(name: string, verdict: pulumi.Output<GateVerdic
             GM_REASONS: verdict.apply((v) => v.reasons.join("\n")),
             GM_JOB: verdict.apply((v) => v.job),
             GM_VERIFIED_AT: verdict.apply((v) => v.verifiedAt),
+            ...(profile === undefined ? {} : { GM_PROFILE: profile }),
         },
     }, opts);
 }

@@ -376,7 +376,7 @@ describe("lifecycle", () => {
         assert.ok(gate.dependencies.includes(command("gpu-verification-vectoradd-wait").urn));
         const env = gate.inputs.environment as Record<string, string>;
         assert.deepEqual({ ...env, GM_SCRIPTS_SHA256: "x" }, {
-            GM_PASSED: "true", GM_REASONS: "", GM_VERIFIED_AT: "2026-11-30T01:00:00Z",
+            GM_PASSED: "true", GM_REASONS: "", GM_VERIFIED_AT: "2026-11-30T01:00:00Z", GM_PROFILE: "lab-42",
             GM_JOB: `${verificationNamespace("tok-1")}/x`, GM_SCRIPTS_SHA256: "x",
         });
     });

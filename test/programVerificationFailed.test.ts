@@ -62,6 +62,8 @@ it("the gate step gets passed=false and the reasons, so `pulumi up` fails with t
     const env = command("gpu-verification-gate").inputs.environment as Record<string, string>;
     assert.equal(env.GM_PASSED, "false");
     assert.equal(env.GM_REASONS, v.reasons.join("\n"));
+    // The profile: a failing gate notes a failed attempt there, so the next up runs fresh Jobs.
+    assert.equal(env.GM_PROFILE, "gpu-minikube");
 });
 
 it("a failed attempt and alwaysRerun are part of the Job's identity: the next up starts a fresh Job", () => {

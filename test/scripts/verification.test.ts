@@ -396,6 +396,31 @@ describe("verification-gate.sh", () => {
         assert.equal(run.code, 1);
         assert.match(run.stderr, /ERROR: input GM_PASSED must be true or false/);
     });
+
+    it("with a profile, a failed verdict is noted as a failed attempt, so the next up's observe probe counts it (fresh Jobs)", async () => {
+        const stateDir = path.join(host.home, "gm-state");
+        const observe = async () => summaryOf(await host.runScript("verification-observe.sh", { GM_PROFILE: "lab", GM_STATE_DIR: stateDir }));
+        assert.deepEqual(await observe(), { failedAttempts: 0 });
+        const passed = await gate({ GM_PROFILE: "lab", GM_STATE_DIR: stateDir });
+        assert.equal(passed.code, 0, passed.stderr);
+        assert.deepEqual(await observe(), { failedAttempts: 0 }, "a pass notes nothing");
+        const failed = await gate({ GM_PASSED: "false", GM_REASONS: "driver version in the pod (570.1) differs from the host's (580.159.04)", GM_PROFILE: "lab", GM_STATE_DIR: stateDir });
+        assert.equal(failed.code, 1);
+        assert.match(failed.stderr, /run 'pulumi up' again \(it runs the verification again with fresh Jobs\)/);
+        assert.deepEqual(await observe(), { failedAttempts: 1 });
+        // Without a profile (existing clusters) nothing is noted, and the fix says what is re-run there.
+        const existing = await gate({ GM_PASSED: "false", GM_REASONS: "node gpu-1: no GPU", GM_STATE_DIR: stateDir });
+        assert.equal(existing.code, 1);
+        assert.match(existing.stderr, /change gpu-minikube:verification\.runId/);
+        assert.deepEqual(await observe(), { failedAttempts: 1 });
+    });
+
+    it("rejects a hostile GM_PROFILE before noting anything", async () => {
+        const run = await gate({ GM_PASSED: "false", GM_REASONS: "x", GM_PROFILE: "../../etc" });
+        assert.equal(run.code, 1);
+        assert.match(run.stderr, /ERROR: input GM_PROFILE /);
+        assert.doesNotMatch(run.stderr, /GPU verification FAILED/);
+    });
 });
 
 describe("verification-observe.sh and host-facts.sh (read-only probes)", () => {
