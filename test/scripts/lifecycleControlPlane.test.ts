@@ -139,8 +139,9 @@ describe("verification Job lifecycle on a real control plane with kwok GPU nodes
         const wait = await waitStep(state);
         assert.equal(wait.code, 0, `the wait step records a failed verification as its result: ${wait.stderr}`);
         const result = verdict(wait, settings);
+        // As GpuVerification runs it: with the profile, so a failed verdict is noted for the next up.
         const gate = await script("verification-gate.sh", {
-            GM_PASSED: String(result.passed), GM_REASONS: result.reasons.join("\n"), GM_JOB: `${namespace}/${state.name}`, GM_VERIFIED_AT: result.verifiedAt ?? "",
+            GM_PROFILE: PROFILE, GM_PASSED: String(result.passed), GM_REASONS: result.reasons.join("\n"), GM_JOB: `${namespace}/${state.name}`, GM_VERIFIED_AT: result.verifiedAt ?? "",
         });
         return { state, changed: true as const, wait, result, upFailed: gate.code !== 0, gate };
     }
