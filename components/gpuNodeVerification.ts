@@ -107,7 +107,13 @@ export class GpuNodeVerification extends pulumi.ComponentResource {
 
         this.gate = verificationGate(name, pulumi.all([this.result, namespaceName]).apply(([r, ns]) => ({
             passed: r.passed, reasons: r.reasons, job: `${ns}/* (one per GPU node)`, verifiedAt: r.verifiedAt ?? "",
-        })), { parent: this, dependsOn: [run] });
+        })), { parent: this, dependsOn: [run] }, {
+            run: {
+                namespace: namespaceName,
+                id: pulumi.unsecret(run.stdout).apply((out) => String(parseSummary(out, "verify-gpu-nodes.sh").run ?? "")),
+                kubeconfig: args.cluster.kubeconfig,
+            },
+        });
 
         this.registerOutputs({ result: this.result });
     }

@@ -241,7 +241,7 @@ export class GpuVerification extends pulumi.ComponentResource {
         // The gate sees every workload's verdict, after the last one ran.
         this.gate = verificationGate(name, this.result.apply((r) => ({
             passed: r.passed, reasons: r.reasons, job: r.job ?? "", verifiedAt: r.verifiedAt ?? "",
-        })), { parent: this, dependsOn: [previous] }, args.profile);
+        })), { parent: this, dependsOn: [previous] }, { profile: args.profile });
 
         this.registerOutputs({ result: this.result });
     }

@@ -15,14 +15,15 @@ export interface GateVerdict {
 
 /**
  * The `verification-gate.sh` step: recorded only when the verdict passed, so a failed verification
- * is saved as an output first and `pulumi up` then fails with its reasons. With PROFILE (minikube
- * mode) a failure is also noted as a failed attempt on the profile, which gives the next `up` fresh
- * verification Jobs (`verification-observe.sh` counts the notes): a Job that completed with a failing
- * verdict (driver or UUID mismatch, too few GPUs, no `Test PASSED`) is checked again then, not only
- * one the wait gave up on. Shared by the minikube and existing-cluster verifications.
+ * is saved as an output first and `pulumi up` then fails with its reasons. With NOTE_FAILURE the
+ * failure is also noted where the next `up` looks (a failed attempt on the minikube profile, or the
+ * existing cluster's run marked incomplete), so that `up` verifies again: a Job that completed with
+ * a failing verdict (driver or UUID mismatch, too few GPUs, no `Test PASSED`) is checked again, not
+ * only one the wait gave up on. Shared by the minikube and existing-cluster verifications.
  */
 export function verificationGate(name: string, verdict: pulumi.Output<GateVerdict>, opts: pulumi.CustomResourceOptions,
-    profile?: string): pulumi.Resource {
+    noteFailure: GateFailureNote = {}): pulumi.Resource {
+    const run = noteFailure.run;
     return hostScript(`${name}-gate`, {
         create: "verification-gate.sh",
         environment: {
@@ -30,7 +31,23 @@ export function verificationGate(name: string, verdict: pulumi.Output<GateVerdic
             GM_REASONS: verdict.apply((v) => v.reasons.join("\n")),
             GM_JOB: verdict.apply((v) => v.job),
             GM_VERIFIED_AT: verdict.apply((v) => v.verifiedAt),
-            ...(profile === undefined ? {} : { GM_PROFILE: profile }),
+            ...(noteFailure.profile === undefined ? {} : { GM_PROFILE: noteFailure.profile }),
+            ...(run === undefined ? {} : {
+                GM_NAMESPACE: run.namespace,
+                GM_RUN: run.id,
+                GM_KUBECONFIG: pulumi.secret(run.kubeconfig),
+            }),
         },
     }, opts);
+}
+
+/** Where a failing gate notes the failure, so the next `up` verifies again (see {@link verificationGate}). */
+export interface GateFailureNote {
+    /** minikube mode: the profile whose failed attempts `verification-observe.sh` counts. Default: none. */
+    profile?: string;
+    /**
+     * An existing cluster: the `verify-gpu-nodes.sh` run to mark incomplete on our namespace, which
+     * `existing-cluster-observe.sh` turns into a new run on the next `up`. Default: none.
+     */
+    run?: { namespace: pulumi.Input<string>; id: pulumi.Input<string>; kubeconfig: pulumi.Input<string> };
 }

@@ -70,18 +70,13 @@ describe("existing mode: nothing on this machine", () => {
     });
 
     it("every command and probe is a kubectl-only script given the configured cluster's kubeconfig", () => {
-        // The only scripts allowed here: they run kubectl against the cluster and nothing else.
-        const clusterOnly = new Set(["existing-cluster-observe.sh", "verify-gpu-nodes.sh"]);
-        // The gate only prints the recorded verdict and exits non-zero when it failed.
-        const verdictOnly = new Set(["verification-gate.sh"]);
+        // The only scripts allowed here: they run kubectl against the cluster and nothing else (the gate
+        // prints the recorded verdict and, when it failed, marks the run incomplete on our namespace).
+        const clusterOnly = new Set(["existing-cluster-observe.sh", "verify-gpu-nodes.sh", "verification-gate.sh"]);
         const commands = registered.filter((r) => r.type === "command:local:Command");
         const probes = invokes.filter((i) => i.token === "command:local:run");
         assert.equal(probes.length, 1);
         for (const c of commands) {
-            if (verdictOnly.has(scriptOf(c.inputs.create))) {
-                assert.equal((c.inputs.environment as Record<string, unknown>).GM_KUBECONFIG, undefined);
-                continue;
-            }
             assert.ok(clusterOnly.has(scriptOf(c.inputs.create)), c.name);
             assert.equal(c.inputs.delete, undefined, "destroy runs nothing on this machine");
             assert.deepEqual(c.secretInputPaths.filter((p) => p.includes("GM_KUBECONFIG")), ["environment.GM_KUBECONFIG"]);
@@ -162,6 +157,10 @@ describe("existing mode: per-node verification", () => {
         const env = gate.inputs.environment as Record<string, string>;
         assert.equal(env.GM_PASSED, "false");
         assert.match(env.GM_REASONS, /^node gpu-b: node advertises 0 allocatable/);
+        // The run to mark incomplete on our namespace, so the next up verifies again.
+        assert.equal(env.GM_RUN, "r1");
+        assert.match(env.GM_NAMESPACE, /^gpu-minikube-verification-[0-9a-f]{8}$/);
+        assert.deepEqual(gate.secretInputPaths, ["environment.GM_KUBECONFIG"]);
     });
 
     it("outputs: no profile, hostPrep or dockerGpuCheck; gpuAllocatable of the GPU nodes", async () => {

@@ -6,8 +6,9 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
+import { parseSummary } from "../../components/hostCommand";
 import { ControlPlane, controlPlaneMissing, startControlPlane } from "../harness/controlPlane";
-import { KubectlSetup, observe, verify } from "../harness/existingScripts";
+import { KubectlSetup, observe, runScript, verify } from "../harness/existingScripts";
 import { skipOrFailUnderCi } from "../harness/realTools";
 
 const H200_LOG = fs.readFileSync(path.join(__dirname, "..", "fixtures", "nvidia-smi", "h200b-verification-command.txt"), "utf8");
@@ -55,6 +56,32 @@ describe("existing cluster: per-node verification on a real control plane with k
         const pods = await cp.kubectlOk(["-n", ns, "get", "pods", "-o",
             'jsonpath={range .items[*]}{.metadata.annotations.gpu-minikube/node}={.spec.nodeName}{"\\n"}{end}']);
         assert.deepEqual(pods.trim().split("\n").sort(), ["gpu-1=gpu-1", "gpu-2=gpu-2", "gpu-8=gpu-8"]);
+    });
+
+    it("a failing verdict although every Job completed: the gate marks the run incomplete, so the next up's probe asks for a new run", async (t) => {
+        if (!cp) return skipOrFailUnderCi(t, missing as string);
+        // Our namespace as GpuNodeVerification creates it (the probe looks at ours only).
+        const ns = "gm-existing-gate";
+        await cp.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: ns, labels: { "app.kubernetes.io/managed-by": "gpu-minikube" } } });
+        const { summary } = await verify(k, { namespace: ns, nodes: ["gpu-1"] });
+        const run = String(summary.run);
+        const incomplete = async () => String(parseSummary((await observe(k)).run.stdout, "existing-cluster-observe.sh").incompleteRuns).split(",");
+        assert.ok(!(await incomplete()).includes(`${run}-incomplete`), "every Job completed: the run itself is complete");
+        const gate = await runScript("verification-gate.sh", {
+            GM_PASSED: "false", GM_REASONS: "node gpu-1: the pod saw 1 GPU(s); verification.gpus requires at least 2",
+            GM_JOB: `${ns}/* (one per GPU node)`, GM_VERIFIED_AT: String(summary.finishedAt), GM_NAMESPACE: ns, GM_RUN: run,
+        }, k);
+        assert.equal(gate.code, 1);
+        assert.match(gate.stderr, /run 'pulumi up' again \(it verifies every GPU node again\)/);
+        assert.ok((await incomplete()).includes(`${run}-incomplete`), "the next up's token changes, so it runs a new verification");
+        // A gate that cannot reach the API server still fails with the verdict, and says how to re-verify.
+        const unreachable = await runScript("verification-gate.sh", {
+            GM_PASSED: "false", GM_REASONS: "node gpu-1: x", GM_JOB: `${ns}/*`, GM_VERIFIED_AT: "", GM_NAMESPACE: ns, GM_RUN: run,
+            GM_KUBECONFIG: k.kubeconfig.replace(/server: https:\/\/127\.0\.0\.1:\d+/, "server: https://127.0.0.1:1"),
+        }, k);
+        assert.equal(unreachable.code, 1);
+        assert.match(unreachable.stderr, /WARNING: could not mark run r[0-9a-f]+ incomplete on namespace gm-existing-gate: /);
+        assert.match(unreachable.stderr, /ERROR: the GPU verification did not pass .*change gpu-minikube:verification\.runId/);
     });
 
     it("a GPU node patched to 0 allocatable fails with its reason, the others pass, top-level passed is false", async (t) => {

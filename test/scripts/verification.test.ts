@@ -415,6 +415,16 @@ describe("verification-gate.sh", () => {
         assert.deepEqual(await observe(), { failedAttempts: 1 });
     });
 
+    for (const [key, value] of [["GM_RUN", "r1;id"], ["GM_RUN", "$(id)"], ["GM_NAMESPACE", "a b"]] as const) {
+        it(`rejects ${key}=${JSON.stringify(value)} before marking anything`, async () => {
+            host.writeStandin("kubectl", "exit 0");
+            const run = await gate({ GM_PASSED: "false", GM_REASONS: "x", GM_RUN: "r1a2b", GM_NAMESPACE: "gpu-minikube-verification-1a2b3c4d", [key]: value });
+            assert.equal(run.code, 1);
+            assert.match(run.stderr, new RegExp(`ERROR: input ${key} `));
+            assert.deepEqual(host.journal(), []);
+        });
+    }
+
     it("rejects a hostile GM_PROFILE before noting anything", async () => {
         const run = await gate({ GM_PASSED: "false", GM_REASONS: "x", GM_PROFILE: "../../etc" });
         assert.equal(run.code, 1);
