@@ -156,7 +156,8 @@ else
             drv="${drv//[[:space:]]/}"
             [[ "$idx" =~ ^[0-9]+$ ]] || continue
             entries+=("$(printf '{"index":%d,"name":%s,"uuid":%s}' "$((10#$idx))" "$(json_str "$name")" "$(json_str "$uuid")")")
-            [ -n "$driver_version" ] || driver_version="$drv"
+            # Only a version is taken: a driver may answer "[N/A]" (or a deprecation note) in that column.
+            if [ -z "$driver_version" ] && [[ $drv =~ ^[0-9]+(\.[0-9]+)+$ ]]; then driver_version="$drv"; fi
         done <<<"$smi_out"
         if [ "${#entries[@]}" -eq 0 ]; then
             blocker "no NVIDIA GPU visible" "nvidia-smi listed no GPUs: $(first_line "$smi_out")" \
@@ -171,7 +172,13 @@ else
             if [ -z "$cuda_version" ]; then
                 cuda_version=$(with_deadline "$CALL" "$smi" --version 2>/dev/null | sed -nE 's/^CUDA (UMD )?[Vv]ersion *: *([0-9][0-9.]*).*/\2/p' | sed -n 1p) || cuda_version=""
             fi
-            log "NVIDIA driver ${driver_version}, CUDA ${cuda_version:-unknown}, ${#entries[@]} GPU(s)"
+            if [ -z "$driver_version" ]; then
+                # The table's banner has it too ("Driver Version:", from R610 "KMD Version:").
+                driver_version=$(sed -nE 's/.*NVIDIA-SMI .*(KMD|Driver) Version: *([0-9]+(\.[0-9]+)+).*/\2/p' <<<"$table" | sed -n 1p)
+                [ -n "$driver_version" ] ||
+                    warn "nvidia-smi gave no driver version (its --query-gpu answer: $(first_line "$smi_out")); hostPrep.driverVersion is empty"
+            fi
+            log "NVIDIA driver ${driver_version:-unknown}, CUDA ${cuda_version:-unknown}, ${#entries[@]} GPU(s)"
             check_modeset
         fi
     fi

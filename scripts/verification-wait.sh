@@ -197,10 +197,18 @@ fix_for() {
         NoContainerStatus)
             printf '%s' "the node agent (kubelet) on node ${node} does not run the pod (node $(node_ready_text)): check 'minikube status -p <profile>' and 'minikube logs -p <profile>'; restarting the cluster ('minikube stop -p <profile>', then 'pulumi up') brings the kubelet back, and the next 'pulumi up' starts a fresh verification Job" ;;
         Unschedulable)
+            # verification.gpus sizes the nvidia-smi Job only; a vectorAdd/nbody Job (its image key is
+            # verification.images.<workload>) always asks for one GPU, or one share of it.
+            local gpus_hint="check that gpu-minikube:verification.gpus is at most the node's allocatable nvidia.com/gpu"
+            local gpus_fix="set gpu-minikube:verification.gpus to at most that"
+            if [ "$GM_IMAGE_KEY" != verification.image ]; then
+                gpus_hint="this Job asks for one GPU: check that the node still advertises one ('kubectl describe node')"
+                gpus_fix="this Job asks for one GPU, so at least one must be free"
+            fi
             if [[ $scheduled == *nvidia.com/gpu* ]] && [ -n "$ours_holding" ]; then
-                printf '%s' "the GPU is held by our own pod(s) ${ours_holding} (made by this program, e.g. an earlier verification): delete them ('kubectl delete pod -n <namespace> <pod>') or wait until they finish, then run 'pulumi up' again; also check that gpu-minikube:verification.gpus is at most the node's allocatable nvidia.com/gpu"
+                printf '%s' "the GPU is held by our own pod(s) ${ours_holding} (made by this program, e.g. an earlier verification): delete them ('kubectl delete pod -n <namespace> <pod>') or wait until they finish, then run 'pulumi up' again; also ${gpus_hint}"
             elif [[ $scheduled == *nvidia.com/gpu* ]]; then
-                printf '%s' "no node has enough free nvidia.com/gpu: check 'kubectl describe node' (allocatable nvidia.com/gpu), set gpu-minikube:verification.gpus to at most that, and make sure no other pod holds the GPU (pods holding nvidia.com/gpu are listed above)"
+                printf '%s' "no node has enough free nvidia.com/gpu: check 'kubectl describe node' (allocatable nvidia.com/gpu), ${gpus_fix}, and make sure no other pod holds the GPU (pods holding nvidia.com/gpu are listed above)"
             else
                 printf '%s' "the scheduler found no node for the pod: see the PodScheduled message and the events"
             fi ;;

@@ -146,6 +146,16 @@ describe("verification-wait.sh (real kubectl, real API server, scheduler and Job
         assert.match(run.stderr, /last log lines of pod .*:\n {2}\| \(none\)/);
     });
 
+    it("a workload Job (verification.images.<w>) that cannot be placed: the fix does not point at verification.gpus, which does not size it", async (t) => {
+        const cp = setup(t);
+        if (!cp) return;
+        const { ns, job } = await applyJob(cp, { gpus: 2 });
+        const run = await host.runScript("verification-wait.sh", env(cp.kubeconfig, ns, job, { GM_IMAGE_KEY: "verification.images.vectorAdd" }), 90_000);
+        const s = await assertGaveUp(cp, run, ns, job, /stuck: Unschedulable for \d+s \(found: Unschedulable: 0\/1 nodes are available: 1 Insufficient nvidia\.com\/gpu\./);
+        assert.match(String(s.failure), /Fix: no node has enough free nvidia\.com\/gpu: .*this Job asks for one GPU, so at least one must be free/);
+        assert.doesNotMatch(String(s.failure), /verification\.gpus/);
+    });
+
     it("an image the node cannot pull: ErrImagePull/ImagePullBackOff, given up after the stuck time with the kubelet's message, events and the fix", async (t) => {
         const cp = setup(t);
         if (!cp) return;
