@@ -44,6 +44,14 @@ describe("verification-sharing.sh (real kubectl, real API server and scheduler, 
         return { ns, job: manifest.metadata.name, node };
     }
 
+    /** A pod labelled job-name=JOB that the Job does not own (it never runs: no node matches it). */
+    async function strayPod(cp: ControlPlane, ns: string, job: string): Promise<void> {
+        await cp.apply({
+            apiVersion: "v1", kind: "Pod", metadata: { name: `${job}-stray`, namespace: ns, labels: { "job-name": job } },
+            spec: { nodeSelector: { "gm-test/pool": "nowhere" }, containers: [{ name: "c", image: "busybox" }] },
+        });
+    }
+
     it("three pods on three shares of one GPU: every pod's container times and log, and the verdict passes (they overlapped)", async (t) => {
         const cp = shared.get(t);
         if (!cp) return;
@@ -52,10 +60,7 @@ describe("verification-sharing.sh (real kubectl, real API server and scheduler, 
         await cp.kubectlOk(["-n", ns, "wait", "--for=condition=Complete", `job/${job}`, "--timeout=120s"], { timeoutMs: 130_000 });
         // A pod with the Job's label that the Job does not own (as one of an earlier Job of the same
         // name, still terminating, would be): never counted as one of the Job's pods.
-        await cp.apply({
-            apiVersion: "v1", kind: "Pod", metadata: { name: `${job}-stray`, namespace: ns, labels: { "job-name": job } },
-            spec: { nodeSelector: { "gm-test/pool": "nowhere" }, containers: [{ name: "c", image: "busybox" }] },
-        });
+        await strayPod(cp, ns, job);
         const uid = (await cp.kubectlOk(["-n", ns, "get", "job", job, "-o", "jsonpath={.metadata.uid}"])).trim();
         const run = await host.runScript("verification-sharing.sh", env(cp.kubeconfig, ns, job, { GM_JOB_UID: uid }));
         assert.equal(run.code, 0, run.stderr);
@@ -132,10 +137,7 @@ describe("verification-sharing.sh (real kubectl, real API server and scheduler, 
         await cp.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: ns } });
         await cp.apply(manifest);
         const job = manifest.metadata.name;
-        await cp.apply({
-            apiVersion: "v1", kind: "Pod", metadata: { name: `${job}-stray`, namespace: ns, labels: { "job-name": job } },
-            spec: { nodeSelector: { "gm-test/pool": "nowhere" }, containers: [{ name: "c", image: "busybox" }] },
-        });
+        await strayPod(cp, ns, job);
         const none = await host.runScript("verification-sharing.sh", env(cp.kubeconfig, ns, job));
         assert.equal(none.code, 1);
         assert.match(none.stderr, new RegExp(`ERROR: Job ${ns}/${job} has no pods`));
