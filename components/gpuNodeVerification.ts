@@ -92,8 +92,8 @@ export class GpuNodeVerification extends pulumi.ComponentResource {
             },
         }, { parent: this, dependsOn: withDependsOn(opts?.dependsOn, this.namespace) });
 
-        this.result = pulumi.all([pulumi.unsecret(run.stdout), namespaceName, args.nodeProblems ?? {}]).apply(([out, ns, nodeProblems]) => {
-            const s = parseSummary(out, "verify-gpu-nodes.sh");
+        const summary = pulumi.unsecret(run.stdout).apply((out) => parseSummary(out, "verify-gpu-nodes.sh"));
+        this.result = pulumi.all([summary, namespaceName, args.nodeProblems ?? {}]).apply(([s, ns, nodeProblems]) => {
             return summarizeNodes(parseNodeRows(typeof s.facts === "string" ? s.facts : ""), toNodeRuns(s.nodes), {
                 minGpus: spec.gpus,
                 image: spec.image,
@@ -110,7 +110,7 @@ export class GpuNodeVerification extends pulumi.ComponentResource {
         })), { parent: this, dependsOn: [run] }, {
             run: {
                 namespace: namespaceName,
-                id: pulumi.unsecret(run.stdout).apply((out) => String(parseSummary(out, "verify-gpu-nodes.sh").run ?? "")),
+                id: summary.apply((s) => String(s.run ?? "")),
                 kubeconfig: args.cluster.kubeconfig,
             },
         });
